@@ -1,0 +1,89 @@
+/**
+ * The one storage-driver contract. A driver knows paths and bytes only: no HTTP, no
+ * registry layout. Paths are absolute, '/'-separated, with components matching
+ * `[A-Za-z0-9._-]+` (no '.' or '..'), like distribution's driver paths. Every call takes
+ * an optional AbortSignal so an aborted request stops its storage work.
+ */
+import type { Readable } from 'node:stream';
+
+export interface CallOptions {
+  signal?: AbortSignal | undefined;
+}
+
+export interface FileInfo {
+  /** The driver path of the entry. */
+  path: string;
+  /** Size in bytes; 0 for directories. */
+  size: number;
+  modTime: Date;
+  isDir: boolean;
+}
+
+export interface FileWriter {
+  /** Bytes written so far, including any pre-existing content when appending. */
+  readonly size: number;
+  /**
+   * Streams `src` to the end of the file with backpressure.
+   * @returns the number of bytes written by this call.
+   */
+  write(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: CallOptions): Promise<number>;
+  /**
+   * Makes the content durable and visible at the path. After commit the writer accepts no more
+   * data; a later `writer(path, { append: true })` continues the same content.
+   */
+  commit(opts?: CallOptions): Promise<void>;
+  /** Releases resources without making new content visible beyond what was already committed. */
+  close(): Promise<void>;
+  /** Discards the file entirely. A no-op after commit, so it is safe in `finally`. */
+  cancel(): Promise<void>;
+}
+
+export interface StorageDriver {
+  /** Driver name as used in configuration (`filesystem`, `inmemory`, `s3`, …). */
+  readonly name: string;
+  /**
+   * Reads a whole small object (links, manifests).
+   * @throws PathNotFoundError when absent; ContentTooLargeError when larger than `maxBytes`.
+   */
+  getContent(path: string, opts?: CallOptions & { maxBytes?: number }): Promise<Buffer>;
+  /** Atomically replaces the object at `path` (readers see the old or the new content, never a mix). */
+  putContent(path: string, content: Uint8Array, opts?: CallOptions): Promise<void>;
+  /**
+   * Opens a stream of the object's bytes from `offset` (default 0), at most `length` bytes.
+   * @throws PathNotFoundError when absent; InvalidOffsetError when `offset` > size.
+   */
+  reader(path: string, opts?: CallOptions & { offset?: number; length?: number }): Promise<Readable>;
+  /**
+   * Opens a writer. Without `append` any existing content is replaced on commit; with `append`
+   * the writer continues after the existing (committed) content, creating the file if absent.
+   */
+  writer(path: string, opts?: CallOptions & { append?: boolean }): Promise<FileWriter>;
+  /** @throws PathNotFoundError when neither a file nor a directory exists at `path`. */
+  stat(path: string, opts?: CallOptions): Promise<FileInfo>;
+  /**
+   * Lists the direct children of a directory as full driver paths, sorted lexically.
+   * @throws PathNotFoundError when the directory does not exist.
+   */
+  list(path: string, opts?: CallOptions): Promise<string[]>;
+  /**
+   * Moves a file, replacing any file at `to` atomically; creates parent directories.
+   * @throws PathNotFoundError when `from` is absent.
+   */
+  move(from: string, to: string, opts?: CallOptions): Promise<void>;
+  /**
+   * Deletes a file or a whole directory tree.
+   * @throws PathNotFoundError when nothing exists at `path`.
+   */
+  delete(path: string, opts?: CallOptions): Promise<void>;
+  /**
+   * Yields every file and directory below `path` depth-first in lexical order of full paths.
+   * `descend(info)` returning false skips a directory's children. Entries up to and including
+   * `startAfter` are skipped. Yields nothing (no error) when `path` does not exist.
+   */
+  walk(
+    path: string,
+    opts?: CallOptions & { startAfter?: string; descend?: (info: FileInfo) => boolean },
+  ): AsyncIterable<FileInfo>;
+  /** A URL a client may fetch the object from directly, or undefined when the driver has none. */
+  redirectURL?(path: string, method: 'GET' | 'HEAD', opts?: CallOptions): Promise<string | undefined>;
+}
