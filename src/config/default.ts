@@ -1,0 +1,20 @@
+/**
+ * The configuration `berth serve` uses when given no file and no REGISTRY_CONFIGURATION_PATH,
+ * mirroring the config.yml baked into the registry:2 image (but storing under ./data).
+ */
+export const DEFAULT_CONFIG_YAML = `version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: ./data
+  delete:
+    enabled: false
+http:
+  addr: :5000
+  headers:
+    X-Content-Type-Options: [nosniff]
+`;
+
+/** How messages name the embedded default as a configuration source. */
+export const DEFAULT_CONFIG_SOURCE = '<embedded default>';

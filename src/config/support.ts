@@ -1,0 +1,77 @@
+/**
+ * Which configuration keys Berth acts on. This is the one place to edit when a feature lands:
+ * move its key from {@link NOT_SUPPORTED_YET} to {@link SUPPORTED_KEYS}. A test checks that every key
+ * of the schema is in exactly one of the two lists, so nothing is ever silently ignored.
+ */
+import { isPlainObject } from './schema-walk.js';
+
+/** Keys (and everything under them) that Berth implements. */
+export const SUPPORTED_KEYS: readonly string[] = [
+  'version',
+  'log.level',
+  'log.formatter',
+  'log.fields',
+  'log.accesslog',
+  'storage.filesystem',
+  'storage.inmemory',
+  'storage.delete',
+  'storage.redirect',
+  'storage.maintenance.readonly',
+  'http.addr',
+  'http.host',
+  'http.prefix',
+  'http.relativeurls',
+  'http.secret',
+  'http.headers',
+  'http.draintimeout',
+];
+
+/** Keys Berth accepts but does not act on yet; `serve` logs each one that is set. */
+export const NOT_SUPPORTED_YET: readonly string[] = [
+  'log.reportcaller',
+  'storage.s3',
+  'storage.azure',
+  'storage.gcs',
+  'storage.cache',
+  'storage.maintenance.uploadpurging',
+  'storage.tag',
+  'auth.silly',
+  'auth.token',
+  'auth.htpasswd',
+  'middleware.registry',
+  'middleware.repository',
+  'middleware.storage',
+  'http.net',
+  'http.tls',
+  'http.debug',
+  'http.http2',
+  'http.h2c',
+  'notifications.events',
+  'notifications.endpoints',
+  'redis',
+  'health.storagedriver',
+  'health.file',
+  'health.http',
+  'health.tcp',
+  'proxy',
+  'validation.enabled',
+  'validation.disabled',
+  'validation.manifests',
+  'compatibility.schema1',
+  'catalog.maxentries',
+];
+
+/**
+ * The entries of {@link NOT_SUPPORTED_YET} that are set in `raw` (the configuration as written,
+ * after the environment overlay and before defaults), in list order.
+ */
+export function findNotSupportedYet(raw: unknown): string[] {
+  return NOT_SUPPORTED_YET.filter((key) => {
+    let node: unknown = raw;
+    for (const part of key.split('.')) {
+      if (!isPlainObject(node)) return false;
+      node = node[part];
+    }
+    return node !== undefined;
+  });
+}

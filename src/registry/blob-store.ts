@@ -1,0 +1,147 @@
+/**
+ * The global, content-addressed blob store: `blobs/<alg>/<xx>/<hex>/data`, shared by every
+ * repository and with no access checks of its own (those are the repository links' job).
+ * Layers, configs and manifests all live here. Sizes are cached because blob data is
+ * immutable per digest.
+ */
+import type { Readable } from 'node:stream';
+import type { CallOptions, StorageDriver } from '../storage/driver.js';
+import { ContentTooLargeError, InvalidOffsetError, isPathNotFound } from '../storage/errors.js';
+import type { DescriptorCache } from './descriptor-cache.js';
+import { RegistryError } from './errors.js';
+import type { Digest } from './names.js';
+import { blobDataPath } from './paths.js';
+
+export interface OpenedBlob {
+  stream: Readable;
+  offset: number;
+  length: number;
+  /** The blob's full size. */
+  size: number;
+}
+
+export interface GlobalBlobStore {
+  /** @returns the blob's size from the cache or storage, or undefined when there is no data. */
+  size(digest: Digest, opts?: CallOptions): Promise<number | undefined>;
+  /**
+   * Opens `length` bytes (default: to the end) from `offset`. With `size` given (the caller
+   * stat'ed already) storage is not stat'ed again.
+   * @throws RegistryError BLOB_UNKNOWN when the data is absent; RANGE_INVALID for a range past the end.
+   */
+  open(digest: Digest, opts?: CallOptions & { offset?: number; length?: number; size?: number }): Promise<OpenedBlob>;
+  /**
+   * Reads a whole small blob (a manifest).
+   * @throws RegistryError BLOB_UNKNOWN when absent; TOO_LARGE when over `maxBytes`.
+   */
+  read(digest: Digest, opts: CallOptions & { maxBytes: number }): Promise<Buffer>;
+  /** Stores `content` under its digest atomically; skips the write when the blob exists. Idempotent. */
+  put(digest: Digest, content: Uint8Array, opts?: CallOptions): Promise<void>;
+  /**
+   * Moves verified data at driver path `from` into place as the blob, or just deletes it when the
+   * blob already exists (blobs are immutable, so the existing bytes are the same). With `from`
+   * undefined the blob is empty. Idempotent.
+   */
+  adopt(digest: Digest, from: string | undefined, size: number, opts?: CallOptions): Promise<void>;
+  /** A direct URL for the data when the driver offers one. */
+  redirectURL(digest: Digest, method: 'GET' | 'HEAD', opts?: CallOptions): Promise<string | undefined>;
+}
+
+export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCache): GlobalBlobStore {
+  /** Asks storage directly: used before writes, where a stale cache entry must not skip one. */
+  async function storedSize(digest: Digest, opts: CallOptions): Promise<number | undefined> {
+    try {
+      const info = await driver.stat(blobDataPath(digest), { signal: opts.signal });
+      return info.isDir ? undefined : info.size;
+    } catch (error) {
+      if (isPathNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  function unknown(digest: Digest, cause?: unknown): RegistryError {
+    return new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest }, { cause });
+  }
+
+  const store: GlobalBlobStore = {
+    async size(digest, opts = {}) {
+      const cached = await cache.get(digest);
+      if (cached !== undefined) return cached;
+      const size = await storedSize(digest, opts);
+      if (size !== undefined) await cache.set(digest, size);
+      return size;
+    },
+
+    async open(digest, opts = {}) {
+      const size = opts.size ?? (await store.size(digest, opts));
+      if (size === undefined) throw unknown(digest);
+      const offset = opts.offset ?? 0;
+      const length = opts.length ?? size - offset;
+      if (offset < 0 || length < 0 || offset + length > size) {
+        throw new RegistryError('RANGE_INVALID', 'requested range not satisfiable', { offset, length, size });
+      }
+      try {
+        const stream = await driver.reader(blobDataPath(digest), { signal: opts.signal, offset, length });
+        return { stream, offset, length, size };
+      } catch (error) {
+        if (isPathNotFound(error)) {
+          // Garbage collection removed it behind the cache's back.
+          await cache.delete(digest);
+          throw unknown(digest, error);
+        }
+        if (error instanceof InvalidOffsetError) {
+          throw new RegistryError(
+            'RANGE_INVALID',
+            'requested range not satisfiable',
+            { offset, length },
+            { cause: error },
+          );
+        }
+        throw error;
+      }
+    },
+
+    async read(digest, opts) {
+      try {
+        return await driver.getContent(blobDataPath(digest), { signal: opts.signal, maxBytes: opts.maxBytes });
+      } catch (error) {
+        if (isPathNotFound(error)) throw unknown(digest, error);
+        if (error instanceof ContentTooLargeError) {
+          throw new RegistryError('TOO_LARGE', 'blob exceeds the size limit', { digest, limit: opts.maxBytes });
+        }
+        throw error;
+      }
+    },
+
+    async put(digest, content, opts = {}) {
+      if ((await storedSize(digest, opts)) === undefined) {
+        await driver.putContent(blobDataPath(digest), content, { signal: opts.signal });
+      }
+      await cache.set(digest, content.byteLength);
+    },
+
+    async adopt(digest, from, size, opts = {}) {
+      const signal = opts.signal;
+      if ((await storedSize(digest, opts)) !== undefined) {
+        if (from !== undefined) {
+          try {
+            await driver.delete(from, { signal });
+          } catch (error) {
+            if (!isPathNotFound(error)) throw error;
+          }
+        }
+      } else if (from !== undefined) {
+        // move replaces atomically, so two racing commits of the same digest both end with the same bytes.
+        await driver.move(from, blobDataPath(digest), { signal });
+      } else {
+        await driver.putContent(blobDataPath(digest), new Uint8Array(0), { signal });
+      }
+      await cache.set(digest, size);
+    },
+
+    async redirectURL(digest, method, opts = {}) {
+      if (driver.redirectURL === undefined) return undefined;
+      return driver.redirectURL(blobDataPath(digest), method, { signal: opts.signal });
+    },
+  };
+  return store;
+}

@@ -1,0 +1,129 @@
+/**
+ * Manifests: stored as global blobs, linked into a repository by
+ * `_manifests/revisions/<alg>/<hex>/link`, with an optional tag and a `_referrers` entry for
+ * manifests that have a `subject`.
+ */
+import { createHash } from 'node:crypto';
+import type { StorageDriver } from '../storage/driver.js';
+import type { GlobalBlobStore } from './blob-store.js';
+import { mapLimit } from './concurrency.js';
+import { RegistryError } from './errors.js';
+import type { LinkedBlobStore } from './linked-blob-store.js';
+import { deleteIfExists, hasLink, writeLink } from './links.js';
+import { describeManifest, type ParsedManifest, parseManifest } from './manifest-validation.js';
+import { type Digest, digestAlgorithm, digestFromHex, type RepositoryName } from './names.js';
+import { manifestRevisionDir, manifestRevisionLinkPath, referrerDir, referrerLinkPath } from './paths.js';
+import type { CallOptions, ManifestStore, TagStore } from './types.js';
+
+export const DEFAULT_MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
+const VERIFY_CONCURRENCY = 16;
+
+export interface ManifestStoreOptions {
+  driver: StorageDriver;
+  name: RepositoryName;
+  global: GlobalBlobStore;
+  blobs: LinkedBlobStore;
+  tags: TagStore;
+  deleteEnabled: boolean;
+  maxManifestBytes: number;
+}
+
+export function createManifestStore(options: ManifestStoreOptions): ManifestStore {
+  const { driver, name, global } = options;
+
+  function unknown(digest: Digest): RegistryError {
+    return new RegistryError('MANIFEST_UNKNOWN', 'manifest unknown to registry', { digest });
+  }
+
+  function blobUnknown(digest: Digest): RegistryError {
+    return new RegistryError('MANIFEST_BLOB_UNKNOWN', 'manifest references a blob unknown to the repository', {
+      digest,
+    });
+  }
+
+  async function isRevision(digest: Digest, opts: CallOptions): Promise<boolean> {
+    return hasLink(driver, manifestRevisionLinkPath(name, digest), digest, opts);
+  }
+
+  /** Distribution's rule: every blob and child must already be in this repository before the manifest is. */
+  async function verifyReferences(parsed: ParsedManifest, opts: CallOptions): Promise<void> {
+    await mapLimit(parsed.blobs, VERIFY_CONCURRENCY, async (digest) => {
+      if ((await options.blobs.statLayer(digest, opts)) === undefined) throw blobUnknown(digest);
+    });
+    await mapLimit(parsed.manifests, VERIFY_CONCURRENCY, async (digest) => {
+      if (!(await isRevision(digest, opts)) || (await global.size(digest, opts)) === undefined) {
+        throw blobUnknown(digest);
+      }
+    });
+  }
+
+  async function read(digest: Digest, opts: CallOptions): Promise<Buffer> {
+    if (!(await isRevision(digest, opts))) throw unknown(digest);
+    try {
+      return await global.read(digest, { signal: opts.signal, maxBytes: options.maxManifestBytes });
+    } catch (error) {
+      if (error instanceof RegistryError && error.code === 'BLOB_UNKNOWN') throw unknown(digest);
+      throw error;
+    }
+  }
+
+  const store: ManifestStore = {
+    async exists(digest, opts = {}) {
+      return (await isRevision(digest, opts)) && (await global.size(digest, opts)) !== undefined;
+    },
+
+    async get(digest, opts = {}) {
+      const payload = await read(digest, opts);
+      return { digest, mediaType: describeManifest(payload).mediaType, payload };
+    },
+
+    async put(payload, contentType, opts = {}) {
+      if (payload.byteLength > options.maxManifestBytes) {
+        throw new RegistryError('TOO_LARGE', 'manifest exceeds the size limit', {
+          size: payload.byteLength,
+          limit: options.maxManifestBytes,
+        });
+      }
+      const parsed = parseManifest(payload, contentType);
+      const algorithm = opts.expectedDigest === undefined ? 'sha256' : digestAlgorithm(opts.expectedDigest);
+      const digest = digestFromHex(algorithm, createHash(algorithm).update(payload).digest('hex'));
+      if (opts.expectedDigest !== undefined && opts.expectedDigest !== digest) {
+        throw new RegistryError('DIGEST_INVALID', 'manifest digest does not match its content', {
+          expected: opts.expectedDigest,
+          digest,
+        });
+      }
+      await verifyReferences(parsed, opts);
+      // Blob first, then the links that make it visible: a crash in between leaves only garbage.
+      await global.put(digest, payload, opts);
+      await writeLink(driver, manifestRevisionLinkPath(name, digest), digest, opts);
+      if (parsed.subject !== undefined) {
+        await writeLink(driver, referrerLinkPath(name, parsed.subject, digest), digest, opts);
+      }
+      if (opts.tag !== undefined) await options.tags.tag(opts.tag, digest, opts);
+      return {
+        digest,
+        mediaType: parsed.mediaType,
+        ...(parsed.subject === undefined ? {} : { subject: parsed.subject }),
+      };
+    },
+
+    async delete(digest, opts = {}) {
+      if (!options.deleteEnabled) throw new RegistryError('UNSUPPORTED', 'deletes are disabled', { digest });
+      const payload = await read(digest, opts);
+      const { subject } = describeManifest(payload);
+      await deleteIfExists(driver, manifestRevisionDir(name, digest), opts);
+      for (const tag of await options.tags.lookup(digest, opts)) {
+        try {
+          await options.tags.untag(tag, opts);
+        } catch (error) {
+          // A concurrent untag got there first; the outcome is the same.
+          if (!(error instanceof RegistryError && error.code === 'MANIFEST_UNKNOWN')) throw error;
+        }
+      }
+      if (subject !== undefined) await deleteIfExists(driver, referrerDir(name, subject, digest), opts);
+    },
+  };
+  return store;
+}
