@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # Not `npm ci`: the lock file lacks the other platforms' optional binaries (e.g. Biome's), which
+  # this machine's npm registry does not serve, and `npm ci` refuses such a lock; `npm install`
+  # installs exactly the locked versions of what this platform needs.
+  npm install --no-audit --no-fund
 fi
 npx tsc -p tsconfig.json
 exec node --enable-source-maps dist/src/cli/main.js serve "$@"

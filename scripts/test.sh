@@ -12,8 +12,11 @@ bash scripts/install-test-tools.sh
 
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
   [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  step 'npm ci'
-  npm ci --no-audit --no-fund
+  step 'npm install'
+  # Not `npm ci`: the lock file lacks the other platforms' optional binaries (e.g. Biome's), which
+  # this machine's npm registry does not serve, and `npm ci` refuses such a lock; `npm install`
+  # installs exactly the locked versions of what this platform needs.
+  npm install --no-audit --no-fund
 fi
 
 step 'build'
