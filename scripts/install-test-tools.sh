@@ -13,6 +13,24 @@ declare -A COMMANDS=(
   [buildah]=buildah
   [docker-registry]=docker-registry
   [newuidmap]=uidmap
+  # The TLS and auth tests make their certificate authorities with openssl.
+  [openssl]=openssl
+  # The TLS tests' plain HTTPS client.
+  [curl]=curl
+  # Let's Encrypt's ACME test server and its mock DNS, for the http.tls.letsencrypt tests.
+  [pebble]=pebble
+  [pebble-challtestsrv]=pebble
+  # A throwaway Ceph RADOS Gateway (../shared/services/ceph-rgw) is the s3 driver's real S3 server.
+  [ceph-mon]=ceph
+  [ceph-osd]=ceph
+  [radosgw]=radosgw
+  # The Redis descriptor cache and the load-balanced replicas test.
+  [redis-server]=redis-server
+  # The load balancer in front of the replicas in test/cluster/load-balanced.test.ts.
+  [haproxy]=haproxy
+  # A real Prometheus scrapes the debug listener in test/metrics/prometheus.test.ts; promtool lints the exposition.
+  [prometheus]=prometheus
+  [promtool]=prometheus
 )
 # Packages checked with dpkg rather than a command: podman will not start without conmon, and
 # skopeo/podman/buildah refuse to copy without containers-common's /etc/containers/policy.json.

@@ -5,6 +5,7 @@
 import type { OutgoingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { parseRange } from '../http/ranges.js';
+import { isCopyable } from '../storage/copyable.js';
 import { type ApiContext, type MethodHandlers, matchesETag, type RouteOf, sendEmpty } from './context.js';
 import { ApiError } from './errors.js';
 
@@ -65,7 +66,8 @@ async function readBlob(ctx: BlobContext): Promise<void> {
   // The size from stat is passed on so the store does not stat the backend again.
   const content = await blobs.open(digest, { signal, offset, length, size });
   res.writeHead(status, headers);
-  await pipeline(content.stream, res);
+  if (isCopyable(content.stream)) await content.stream.copyTo(res);
+  else await pipeline(content.stream, res);
 }
 
 async function deleteBlob(ctx: BlobContext): Promise<void> {

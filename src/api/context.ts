@@ -1,7 +1,9 @@
 /** What every resource handler receives, and the small response helpers they share. */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { Grant } from '../auth/access.js';
 import type { Route, RouteKind } from '../http/routes.js';
+import type { UploadStateCodec } from '../http/upload-state.js';
 import type { RequestUrls } from '../http/urls.js';
 import type { Registry } from '../registry/types.js';
 
@@ -12,6 +14,8 @@ export interface ApiOptions {
   maxManifestBytes: number;
   /** Most repositories one catalog page returns (`n` is capped to it). */
   catalogMaxEntries: number;
+  /** Signs and checks the `_state` of upload URLs (`http.secret`). */
+  uploadState: UploadStateCodec;
 }
 
 export interface ApiContext<R extends Route = Route> {
@@ -33,6 +37,8 @@ export interface ApiContext<R extends Route = Route> {
   readonly options: ApiOptions;
   /** The request's logger (bound to its id). */
   readonly logger: Logger;
+  /** What access control granted the caller; absent when no `auth` is configured. */
+  readonly grant?: Grant;
 }
 
 export type Handler<R extends Route = Route> = (ctx: ApiContext<R>) => Promise<void>;

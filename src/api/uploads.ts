@@ -5,6 +5,7 @@
  */
 import type { OutgoingHttpHeaders } from 'node:http';
 import { bodyStream, declaredLength, hasBody } from '../http/body.js';
+import { type UploadState, UploadStateError } from '../http/upload-state.js';
 import { RegistryError, UploadRangeError } from '../registry/errors.js';
 import { type Digest, isDigest, isRepositoryName, parseDigest, type RepositoryName } from '../registry/names.js';
 import type { UploadSession } from '../registry/types.js';
@@ -20,8 +21,9 @@ export function rangeHeader(size: number): string {
 }
 
 function sessionHeaders(ctx: ApiContext, name: RepositoryName, session: UploadSession, size = session.size) {
+  const state = ctx.options.uploadState.pack({ name, uuid: session.id, offset: size, startedAt: session.startedAt });
   return {
-    Location: ctx.urls.upload(name, session.id),
+    Location: ctx.urls.upload(name, session.id, state),
     Range: rangeHeader(size),
     'Docker-Upload-UUID': session.id,
   } satisfies OutgoingHttpHeaders;
@@ -124,10 +126,14 @@ function chunkOffset(ctx: UploadContext, session: UploadSession): number | undef
 }
 
 /** Streams the request body into the session; a range error answers with the session's state. */
-async function appendChunk(ctx: UploadContext, session: UploadSession): Promise<number> {
+async function appendChunk(ctx: UploadContext, session: UploadSession, state: UploadState): Promise<number> {
   try {
-    const offset = chunkOffset(ctx, session);
+    const ranged = chunkOffset(ctx, session);
     if (!hasBody(ctx.req)) return session.size;
+    // Without a range the client appends where its URL says the upload stands; storage decides
+    // whether that is still true (a replayed or stale URL gets 416 and the stored range).
+    const offset = ranged ?? state.offset;
+    if (offset !== session.size) throw new UploadRangeError(session.size, offset);
     return await session.append(bodyStream(ctx.req), appendOptions(ctx, offset));
   } catch (error) {
     if (error instanceof UploadRangeError || (error instanceof ApiError && error.status === 416)) {
@@ -140,32 +146,51 @@ async function appendChunk(ctx: UploadContext, session: UploadSession): Promise<
   }
 }
 
-async function resume(ctx: UploadContext): Promise<UploadSession> {
+/**
+ * Checks the signed `_state` of the upload URL, then opens the session from storage. Like
+ * distribution, a missing, tampered or foreign state (another repository or session) is a
+ * 400 BLOB_UPLOAD_INVALID, and it is checked before storage is touched.
+ */
+async function resume(ctx: UploadContext): Promise<{ session: UploadSession; state: UploadState }> {
   const { name, id } = ctx.route;
-  return ctx.registry.repository(name).uploads().resume(id, { signal: ctx.signal });
+  let state: UploadState;
+  try {
+    state = ctx.options.uploadState.unpack(ctx.query.get('_state'));
+  } catch (error) {
+    if (!(error instanceof UploadStateError)) throw error;
+    throw new ApiError(400, 'BLOB_UPLOAD_INVALID', 'blob upload invalid', { reason: error.message });
+  }
+  if (state.name !== name || state.uuid !== id) {
+    throw new ApiError(400, 'BLOB_UPLOAD_INVALID', 'blob upload invalid', {
+      reason: 'upload state is for another repository or session',
+    });
+  }
+  const session = await ctx.registry.repository(name).uploads().resume(id, { signal: ctx.signal });
+  return { session, state };
 }
 
 async function patchUpload(ctx: UploadContext): Promise<void> {
-  const session = await resume(ctx);
-  const size = await appendChunk(ctx, session);
+  const { session, state } = await resume(ctx);
+  const size = await appendChunk(ctx, session, state);
   sendEmpty(ctx, 202, sessionHeaders(ctx, ctx.route.name, session, size));
 }
 
 async function finishUpload(ctx: UploadContext): Promise<void> {
+  // Distribution's order: the upload state, then the session, then the digest parameter.
+  const { session, state } = await resume(ctx);
   const digest = requiredDigest(ctx.query);
-  const session = await resume(ctx);
-  await appendChunk(ctx, session);
+  await appendChunk(ctx, session, state);
   const descriptor = await session.commit(digest, { signal: ctx.signal });
   blobCreated(ctx, ctx.route.name, descriptor.digest);
 }
 
 async function uploadStatus(ctx: UploadContext): Promise<void> {
-  const session = await resume(ctx);
+  const { session } = await resume(ctx);
   sendEmpty(ctx, 204, sessionHeaders(ctx, ctx.route.name, session));
 }
 
 async function cancelUpload(ctx: UploadContext): Promise<void> {
-  const session = await resume(ctx);
+  const { session } = await resume(ctx);
   await session.cancel({ signal: ctx.signal });
   sendEmpty(ctx, 204);
 }

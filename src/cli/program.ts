@@ -1,6 +1,8 @@
 /** The `berth` command tree. Each command lives in its own module and registers itself here. */
 import { Command } from 'commander';
 import { registerConfigCommands } from './config-check.js';
+import { registerGarbageCollect } from './garbage-collect.js';
+import { registerHtpasswd } from './htpasswd.js';
 import { registerServe } from './serve.js';
 import { berthVersion } from './version.js';
 
@@ -12,5 +14,7 @@ export function createProgram(): Command {
     .showHelpAfterError();
   registerServe(program);
   registerConfigCommands(program);
+  registerHtpasswd(program);
+  registerGarbageCollect(program);
   return program;
 }

@@ -8,6 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import { type LoadedConfig, loadConfig } from '../config/load.js';
 import type { RunningServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
+import { isClusterWorker, runPrimary, workerCount } from './cluster.js';
 import { berthVersion } from './version.js';
 
 function reportConfig(logger: Logger, loaded: LoadedConfig): void {
@@ -29,31 +30,23 @@ export async function serve(configPath: string | undefined, env: NodeJS.ProcessE
     process.exitCode = 1;
     return;
   }
-  const logger = createLogger(loaded.config.log);
-  reportConfig(logger, loaded);
-
-  let server: RunningServer;
-  try {
-    // Loaded here, not at the top, so `config check` and `--help` never load the HTTP stack.
-    const { startServer } = await import('../http/server.js');
-    const drain = loaded.config.http.draintimeout;
-    server = await startServer(loaded.config, { logger, ...(drain === undefined ? {} : { drainTimeoutMs: drain }) });
-  } catch (err) {
-    logger.error({ err }, 'failed to start');
-    process.exitCode = 1;
+  const root = createLogger(loaded.config.log);
+  // A worker's lines say which process wrote them: the workers of a primary share its stderr.
+  const logger = isClusterWorker() ? root.child({ pid: process.pid }) : root;
+  // Workers run this same command; the primary has reported the configuration already.
+  if (!isClusterWorker()) reportConfig(logger, loaded);
+  const workers = isClusterWorker() ? 1 : workerCount(loaded.config, logger);
+  if (workers > 1) {
+    await runPrimary(loaded.config, workers, logger);
     return;
   }
-  logger.info({ url: server.url }, `ready at ${server.url}`);
 
+  // Signals are handled from before the server starts, so one that arrives while it starts (or
+  // right after "ready" is printed) still ends in a graceful stop rather than a kill.
+  let server: RunningServer | undefined;
   let closing = false;
-  const shutdown = (signal: NodeJS.Signals): void => {
-    if (closing) {
-      logger.warn({ signal }, 'second signal: exiting without waiting');
-      process.exit(1);
-    }
-    closing = true;
-    logger.info({ signal }, 'shutting down');
-    server.close().then(
+  const stop = (running: RunningServer): void => {
+    running.close().then(
       () => {
         logger.info('stopped');
         // Exit even if some module left a timer or socket behind: an orchestrator is waiting on us.
@@ -65,8 +58,40 @@ export async function serve(configPath: string | undefined, env: NodeJS.ProcessE
       },
     );
   };
+  const shutdown = (signal: NodeJS.Signals): void => {
+    if (closing) {
+      // A terminal's Ctrl-C reaches a worker as well as its primary, which then asks again:
+      // only the primary decides to stop waiting.
+      if (isClusterWorker()) return;
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    if (server !== undefined) stop(server);
+  };
   process.on('SIGINT', shutdown);
   process.on('SIGTERM', shutdown);
+
+  try {
+    // Loaded here, not at the top, so `config check` and `--help` never load the HTTP stack.
+    const { startServer } = await import('../http/server.js');
+    const drain = loaded.config.http.draintimeout;
+    server = await startServer(loaded.config, { logger, ...(drain === undefined ? {} : { drainTimeoutMs: drain }) });
+  } catch (err) {
+    logger.error({ err }, 'failed to start');
+    // A worker's channel to its primary would keep it alive; the primary sees the exit instead.
+    if (isClusterWorker()) process.exit(1);
+    process.exitCode = 1;
+    process.off('SIGINT', shutdown);
+    process.off('SIGTERM', shutdown);
+    return;
+  }
+  if (closing) {
+    stop(server);
+    return;
+  }
+  logger.info({ url: server.url }, `ready at ${server.url}`);
 }
 
 export function registerServe(program: Command): void {

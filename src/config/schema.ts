@@ -5,6 +5,7 @@
  * Durations are Go duration strings in the file and milliseconds in {@link Config}.
  */
 import { z } from 'zod';
+import { parseByteSize } from './byte-size.js';
 import { parseGoDuration } from './duration.js';
 
 /** The storage driver names Berth knows. Exactly one of them must be configured. */
@@ -58,6 +59,22 @@ function duration() {
   });
   durationSchemas.add(schema);
   return schema;
+}
+
+/** A byte count: an integer, or a string with a unit such as "512MiB" or "10GB" (see byte-size.ts). */
+function byteSize() {
+  return z.unknown().transform((value, ctx): number => {
+    const bytes = parseByteSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'expected a byte size such as 1048576, "512MiB" or "10GB"',
+        input: value,
+      });
+      return z.NEVER;
+    }
+    return bytes;
+  });
 }
 
 /** A mapping that YAML may leave empty (`inmemory:` parses as null), which means "present, all defaults". */
@@ -165,6 +182,18 @@ const StorageObject = section({
       dryrun: bool().default(false),
     }).prefault({}),
     readonly: section({ enabled: bool().default(false) }).prefault({}),
+    // Berth's online garbage collection; registry:2 has no such key and ignores it.
+    gc: section({
+      enabled: bool().default(false),
+      interval: duration().prefault('1h'),
+      graceperiod: duration().prefault('1h'),
+    })
+      .superRefine((gc, ctx) => {
+        for (const key of ['interval', 'graceperiod'] as const) {
+          if (!(gc[key] > 0)) ctx.addIssue({ code: 'custom', path: [key], message: 'must be a positive duration' });
+        }
+      })
+      .prefault({}),
   }).prefault({}),
   tag: section({ concurrencylimit: int().min(1).optional() }).optional(),
 }).superRefine((storage, ctx) => {
@@ -193,6 +222,14 @@ const AuthSchema = section({
     autoredirect: bool().optional(),
     autoredirectpath: str().optional(),
     signingalgorithms: strList().optional(),
+    // Berth's built-in token server at <prefix>auth/token (distribution has none); see src/auth/token-server.ts.
+    server: section({
+      htpasswd: section({ path: str() }),
+      key: str().optional(),
+      certificate: str().optional(),
+      expiration: duration().prefault('5m'),
+      refreshexpiration: duration().prefault('720h'),
+    }).optional(),
   }).optional(),
   htpasswd: section({ realm: str(), path: str() }).optional(),
 }).superRefine((auth, ctx) => {
@@ -200,6 +237,22 @@ const AuthSchema = section({
   if (types.length > 1) {
     ctx.addIssue({ code: 'custom', message: `must configure exactly one auth type, got ${types.join(', ')}` });
   }
+});
+
+/** Berth's access rules (distribution has none): see src/auth/rules.ts for the semantics. */
+const AccessSchema = section({
+  groups: z.record(z.string(), strList()).optional(),
+  rules: z
+    .array(
+      section({
+        repositories: strList().min(1),
+        actions: z.array(z.enum(['pull', 'push', 'delete', '*'])).min(1),
+        users: strList().optional(),
+        groups: strList().optional(),
+        anonymous: bool().default(false),
+      }),
+    )
+    .default([]),
 });
 
 const MiddlewareList = () =>
@@ -221,6 +274,10 @@ const HttpSchema = section({
     .optional(),
   prefix: str().optional(),
   secret: str().optional(),
+  // Berth's own key: node:cluster workers sharing the port (default: one per CPU; see cli/cluster.ts).
+  workers: int().min(1).optional(),
+  // Berth's own key: proxies whose X-Forwarded-For is believed for the logged client address (see http/client-address.ts).
+  trustedproxies: strList().optional(),
   relativeurls: bool().default(false),
   draintimeout: duration().optional(),
   headers: headerMap().optional(),
@@ -238,6 +295,15 @@ const HttpSchema = section({
       directoryurl: str().optional(),
     }).optional(),
   }).optional(),
+  // Berth's own keys (distribution has none): what one client may make the server do; 0 means no limit.
+  limits: section({
+    maxheaderbytes: byteSize().prefault(65536),
+    maxmanifestbytes: byteSize().prefault(4 * 1024 * 1024),
+    maxchunkbytes: byteSize().prefault(0),
+    maxuploadbytes: byteSize().prefault(0),
+    maxconcurrentuploads: int().min(0).default(0),
+    idletimeout: duration().prefault('2m'),
+  }).prefault({}),
   debug: section({
     addr: str().optional(),
     prometheus: section({ enabled: bool().default(false), path: str().default('/metrics') }).optional(),
@@ -363,6 +429,7 @@ export const ConfigSchema = z.preprocess(
     log: LogSchema.prefault({}),
     storage: StorageObject,
     auth: AuthSchema.optional(),
+    access: AccessSchema.optional(),
     middleware: section({
       registry: MiddlewareList(),
       repository: MiddlewareList(),

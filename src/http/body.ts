@@ -1,6 +1,7 @@
 /** Request-body helpers: declared length, capped buffering, and what to do with unread bodies. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../registry/errors.js';
+import { currentContext } from './context.js';
 
 /** The declared `Content-Length`, or undefined when absent (chunked or no body). */
 export function declaredLength(req: IncomingMessage): number | undefined {
@@ -24,7 +25,31 @@ export function hasBody(req: IncomingMessage): boolean {
  */
 export function bodyStream(req: IncomingMessage): AsyncIterable<Buffer> {
   const iterator = req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>;
-  return { [Symbol.asyncIterator]: () => iterator };
+  // The request's signal (client gone, or a stalled transfer stopped by http.limits.idletimeout)
+  // ends a pending read at once instead of waiting for bytes that may never come.
+  const signal = currentContext()?.signal;
+  return { [Symbol.asyncIterator]: () => (signal === undefined ? iterator : abortable(iterator, signal)) };
+}
+
+/** `iterator` whose pending `next()` rejects with the signal's reason when it aborts. */
+function abortable<T>(iterator: AsyncIterator<T>, signal: AbortSignal): AsyncIterator<T> {
+  const wrapped: AsyncIterator<T> = {
+    next() {
+      if (signal.aborted) return Promise.reject(signal.reason);
+      const pending = iterator.next();
+      // The read left behind settles (or fails) when the socket closes; nobody waits for it.
+      pending.catch(() => undefined);
+      let onAbort = (): void => undefined;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      return Promise.race([pending, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+    },
+  };
+  const end = iterator.return?.bind(iterator);
+  if (end !== undefined) wrapped.return = (value?: unknown) => end(value);
+  return wrapped;
 }
 
 /**

@@ -3,7 +3,21 @@
  * AsyncLocalStorage (e.g. a storage decorator logging with the request id).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
+import type { RequestUrls } from './urls.js';
+
+/** What a notification event records about the client request (distribution's RequestRecord). */
+export interface RequestInfo {
+  /** The client's address as `ip:port` (`[v6]:port`). */
+  readonly addr: string;
+  /** The `Host` header the client sent. */
+  readonly host: string;
+  /** The HTTP method. */
+  readonly method: string;
+  /** The `User-Agent` header, empty when absent. */
+  readonly useragent: string;
+}
 
 export interface RequestContext {
   /** A unique id for the request, logged on every line about it. */
@@ -12,6 +26,15 @@ export interface RequestContext {
   readonly logger: Logger;
   /** Aborted when the client goes away before the response is complete. */
   readonly signal: AbortSignal;
+  /**
+   * The authenticated user name, set by the dispatcher once access control has let the request
+   * through; undefined before that, for anonymous callers, and without `auth`.
+   */
+  user?: string | undefined;
+  /** The client request as notifications record it; set by the dispatcher. */
+  request?: RequestInfo | undefined;
+  /** URL building bound to this request, for URLs emitted below the HTTP layer (notification events). */
+  urls?: RequestUrls | undefined;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();
@@ -36,5 +59,17 @@ export function createRequestContext(id: string, logger: Logger, signal: AbortSi
       child ??= logger.child({ reqId: id });
       return child;
     },
+  };
+}
+
+/** The parts of `req` a notification event records. */
+export function describeRequest(req: IncomingMessage): RequestInfo {
+  const { remoteAddress = '', remotePort } = req.socket;
+  const host = remoteAddress.includes(':') ? `[${remoteAddress}]` : remoteAddress;
+  return {
+    addr: remotePort === undefined ? host : `${host}:${remotePort}`,
+    host: req.headers.host ?? '',
+    method: req.method ?? 'GET',
+    useragent: req.headers['user-agent'] ?? '',
   };
 }

@@ -1,8 +1,9 @@
 /**
  * The one request pipeline: config headers → route (parsed once) → API version header on all
- * of /v2/ → request context → read-only and method checks → identifier validation → the
- * resource handler → one catch that maps errors to OCI JSON, never writing after headers went
- * out, logging unexpected errors once. Every response gets one access-log line.
+ * of /v2/ → request context → read-only and method checks → identifier validation → access
+ * control (auth/, which also serves the token endpoint outside /v2/) → the resource handler →
+ * one catch that maps errors to OCI JSON, never writing after headers went out, logging
+ * unexpected errors once. Every response gets one access-log line.
  */
 import { randomUUID } from 'node:crypto';
 import {
@@ -16,10 +17,16 @@ import type { Logger } from 'pino';
 import type { ApiOptions, HttpMethod, MethodHandlers } from '../api/context.js';
 import { ApiError, methodNotAllowed, routeNotFound, toErrorResponse } from '../api/errors.js';
 import { API_HANDLERS } from '../api/handlers.js';
+import type { AuthGuard } from '../auth/guard.js';
+import type { RequestObserver } from '../metrics/http-metrics.js';
 import type { Registry } from '../registry/types.js';
 import { settleUnreadBody } from './body.js';
-import { createRequestContext, type RequestContext, runWithContext } from './context.js';
+import type { TrustedProxies } from './client-address.js';
+import { createRequestContext, describeRequest, type RequestContext, runWithContext } from './context.js';
+import type { RequestLimiter } from './limits.js';
+import { trackRequest } from './request-end.js';
 import { matchRoute, type RawRoute, type Route, validateRoute } from './routes.js';
+import { answerUnavailable } from './unavailable.js';
 import type { UrlBuilder } from './urls.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
@@ -44,6 +51,16 @@ export interface DispatcherOptions {
   readOnly: boolean;
   /** Whether to log one line per request (`log.accesslog.disabled` inverted). */
   accessLog: boolean;
+  /** `http.limits`: upload concurrency per client and stalled-transfer timeouts. */
+  limits?: RequestLimiter | undefined;
+  /** Access control (`auth`), when configured: authorizes API requests, serves the token endpoint. */
+  auth?: AuthGuard | undefined;
+  /** Request metrics (`http.debug.prometheus`), when enabled. */
+  observer?: RequestObserver | undefined;
+  /** `http.trustedproxies`: whose `X-Forwarded-For` the access log believes. */
+  trustedProxies?: TrustedProxies | undefined;
+  /** True while a health check fails: every request is then answered 503 (see unavailable.ts). */
+  unhealthy?: (() => boolean) | undefined;
 }
 
 export function createDispatcher(options: DispatcherOptions): RequestListener {
@@ -70,36 +87,35 @@ async function dispatch(
 ): Promise<void> {
   const started = performance.now();
   const controller = new AbortController();
+  options.limits?.watch(req, res, controller);
   const context = createRequestContext(randomUUID(), options.logger, controller.signal);
+  context.request = describeRequest(req);
+  context.urls = options.urls.forRequest(req);
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');
   const pathname = queryAt < 0 ? url : url.slice(0, queryAt);
-  const socket = req.socket;
-  const remoteAddr = socket.remoteAddress;
-  // Bytes written to the connection for this response, headers included.
-  const bytesBefore = socket.bytesWritten;
+  const tracker = trackRequest(options, req, context, pathname, started);
   res.once('close', () => {
     if (!res.writableFinished) controller.abort(new Error('client closed the connection'));
-    if (!options.accessLog) return;
-    options.logger.info(
-      {
-        reqId: context.id,
-        method: req.method,
-        path: pathname,
-        status: res.statusCode,
-        bytes: socket.bytesWritten - bytesBefore,
-        durationMs: Math.round((performance.now() - started) * 100) / 100,
-        remoteAddr,
-      },
-      'request',
-    );
+    tracker.ended(res.statusCode);
   });
   for (const [name, values] of extraHeaders) res.setHeader(name, values);
 
   const raw = matchRoute(pathname, options.prefix);
+  const endpoint = raw.kind === 'not-found' ? options.auth?.endpoint(pathname) : undefined;
+  tracker.routed(endpoint === undefined ? raw.kind : 'auth');
+  if (options.unhealthy?.() === true) {
+    if (raw.kind !== 'health' && raw.kind !== 'not-found') res.setHeader(API_VERSION_HEADER, API_VERSION);
+    answerUnavailable(req, res);
+    return;
+  }
   if (raw.kind === 'health') {
     res.writeHead(200, { 'Content-Length': 0 });
     res.end();
+    return;
+  }
+  if (endpoint !== undefined) {
+    await runWithContext(context, () => endpoint(req, res));
     return;
   }
   if (raw.kind === 'not-found') {
@@ -134,17 +150,22 @@ async function handle(
   const handlers = API_HANDLERS[raw.kind] as MethodHandlers<Route>;
   const handler = handlers[method as HttpMethod];
   if (handler === undefined) throw methodNotAllowed(method, Object.keys(handlers));
+  options.limits?.admit(raw.kind, req, res);
   const route = validateRoute(raw);
+  const query = new URLSearchParams(search);
+  const grant = await options.auth?.authorize(req, route, query);
+  context.user = grant?.user;
   await handler({
     req,
     res,
     route,
-    query: new URLSearchParams(search),
+    query,
     signal: context.signal,
     registry: options.registry,
     urls: options.urls.forRequest(req),
     options: options.api,
     logger: context.logger,
+    ...(grant === undefined ? {} : { grant }),
   });
 }
 

@@ -1,18 +1,29 @@
 /**
- * Starts the HTTP server on plain `node:http`: builds the storage driver and registry from
- * the configuration (unless a registry is injected), listens on `http.addr` and drains on close.
+ * Starts the HTTP server on `node:http`, or `node:https` when `http.tls` is configured (see
+ * tls.ts): builds the storage driver and registry from the configuration (unless a registry is
+ * injected), applies `http.limits`, listens on `http.addr` and drains on close.
  */
-import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiOptions } from '../api/context.js';
+import { createAuth } from '../auth/guard.js';
 import type { Config } from '../config/schema.js';
-import { DEFAULT_MAX_MANIFEST_BYTES } from '../registry/manifests.js';
+import { createMaintenance } from '../gc/maintenance.js';
+import { createObservability } from '../metrics/observability.js';
+import type { EndpointStats } from '../notify/endpoint.js';
+import { createNotifications } from '../notify/notifications.js';
 import { createRegistry } from '../registry/registry.js';
 import type { Registry } from '../registry/types.js';
+import { withUploadLimits } from '../registry/upload-limits.js';
+import type { StorageDriver } from '../storage/driver.js';
 import { createStorageDriver } from '../storage/factory.js';
+import { applyStorageMiddleware } from '../storage/middleware.js';
+import { parseTrustedProxies } from './client-address.js';
 import { createDispatcher } from './dispatcher.js';
+import { answerClientErrors, createRequestLimiter, resolveLimits } from './limits.js';
 import { normalizePrefix } from './routes.js';
+import { createSharedState } from './shared-state.js';
+import { createTransport, type HttpServer } from './tls.js';
 import { createUrlBuilder } from './urls.js';
 
 export interface StartServerOptions {
@@ -22,6 +33,8 @@ export interface StartServerOptions {
   registry?: Registry;
   /** How long `close()` waits for in-flight requests before cutting connections (ms). */
   drainTimeoutMs?: number;
+  /** Wraps the configured storage driver (tests: fault-injecting decorators). */
+  wrapDriver?: ((driver: StorageDriver) => StorageDriver) | undefined;
 }
 
 export interface RunningServer {
@@ -29,10 +42,14 @@ export interface RunningServer {
   url: string;
   /** The port actually bound (useful with port 0). */
   port: number;
-  /** The underlying node:http server. */
-  server: Server;
+  /** The underlying node:http (or node:https) server. */
+  server: HttpServer;
   /** Stops accepting connections and resolves once in-flight requests have finished. */
   close(): Promise<void>;
+  /** Notification endpoints' counters (`notifications.endpoints`), for metrics. */
+  notifications: { stats(): EndpointStats[] };
+  /** The debug listener's URL (`http.debug.addr`: health report, metrics), when there is one. */
+  debugUrl: string | undefined;
 }
 
 const DEFAULT_CATALOG_MAX_ENTRIES = 1000;
@@ -51,21 +68,37 @@ export function parseListenAddress(addr: string): { host: string | undefined; po
 
 export async function startServer(config: Config, opts: StartServerOptions): Promise<RunningServer> {
   const { logger } = opts;
-  const registry =
+  // First: a bad htpasswd file or token key stops start-up before anything is opened.
+  const auth = await createAuth(config, { logger, prefix: normalizePrefix(config.http.prefix) });
+  const limits = resolveLimits(config.http.limits);
+  const transport = await createTransport(config.http, logger);
+  const shared = createSharedState(config, logger);
+  const observability = createObservability(config, { logger });
+  const configured = applyStorageMiddleware(createStorageDriver(config.storage), config.middleware?.storage);
+  const driver = observability.wrapDriver(opts.wrapDriver?.(configured) ?? configured);
+  const maintenance = createMaintenance(config, driver, { logger, descriptorCache: shared.descriptorCache });
+  const notifications = createNotifications(config, driver, { logger });
+  const registry = withUploadLimits(
     opts.registry ??
-    createRegistry({
-      driver: createStorageDriver(config.storage),
-      deleteEnabled: config.storage.delete.enabled,
-      maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
-    });
+      createRegistry({
+        driver,
+        fence: maintenance.fence,
+        deleteEnabled: config.storage.delete.enabled,
+        maxManifestBytes: limits.maxManifestBytes,
+        descriptorCache: observability.wrapCache(shared.descriptorCache),
+        uploadHashes: shared.uploadHashes,
+      }),
+    limits,
+  );
   const prefix = normalizePrefix(config.http.prefix);
   const api: ApiOptions = {
     redirectDisabled: config.storage.redirect.disable,
-    maxManifestBytes: DEFAULT_MAX_MANIFEST_BYTES,
+    maxManifestBytes: limits.maxManifestBytes,
     catalogMaxEntries: config.catalog?.maxentries ?? DEFAULT_CATALOG_MAX_ENTRIES,
+    uploadState: shared.uploadState,
   };
   const listener = createDispatcher({
-    registry,
+    registry: notifications.wrap(registry),
     logger,
     prefix,
     api,
@@ -73,8 +106,13 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
     headers: config.http.headers,
     readOnly: config.storage.maintenance.readonly.enabled,
     accessLog: !config.log.accesslog.disabled,
+    limits: createRequestLimiter(limits),
+    auth,
+    observer: observability.requests,
+    trustedProxies: parseTrustedProxies(config.http.trustedproxies),
+    unhealthy: observability.unhealthy,
   });
-  const server = createServer(
+  const server = transport.createServer(
     {
       // Layer pushes can run for many minutes: no whole-request deadline, only one for headers.
       requestTimeout: 0,
@@ -82,23 +120,43 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
       noDelay: true,
       keepAlive: true,
       keepAliveInitialDelay: 30_000,
+      maxHeaderSize: limits.maxHeaderBytes,
     },
     listener,
   );
+  answerClientErrors(server, limits, logger);
   // Longer than the usual 60 s idle timeout of load balancers, so they close first.
   server.keepAliveTimeout = 75_000;
 
   const { host, port } = parseListenAddress(config.http.addr);
+  // Before listening: events queued by a stopped instance go out before any new one.
+  await notifications.start();
+  try {
+    await observability.start({ driver, redis: shared.redis, notifications });
+  } catch (error) {
+    void shared.close();
+    void notifications.close();
+    throw error;
+  }
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    const failed = (error: Error): void => {
+      void shared.close();
+      void notifications.close();
+      void observability.close();
+      reject(error);
+    };
+    server.once('error', failed);
     server.listen({ port, ...(host === undefined ? {} : { host }) }, () => {
-      server.off('error', reject);
+      server.off('error', failed);
       resolve();
     });
   });
+  transport.start();
+  shared.start();
+  maintenance.start();
   const address = server.address() as AddressInfo;
   const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
+  const url = `${transport.scheme}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
   logger.info({ addr: config.http.addr, port: address.port, prefix }, 'listening');
 
   const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
@@ -107,7 +165,11 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
     url,
     port: address.port,
     server,
+    notifications,
+    debugUrl: observability.debugUrl,
     close() {
+      transport.close();
+      const maintenanceStopped = maintenance.stop();
       closing ??= new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => server.closeAllConnections(), drainTimeoutMs);
         timer.unref();
@@ -117,6 +179,11 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
           else resolve();
         });
         server.closeIdleConnections();
+      }).finally(async () => {
+        await maintenanceStopped;
+        await notifications.close();
+        await shared.close();
+        await observability.close();
       });
       return closing;
     },

@@ -21,8 +21,11 @@ export interface OpenedBlob {
 }
 
 export interface GlobalBlobStore {
-  /** @returns the blob's size from the cache or storage, or undefined when there is no data. */
-  size(digest: Digest, opts?: CallOptions): Promise<number | undefined>;
+  /**
+   * @returns the blob's size from the cache or storage, or undefined when there is no data.
+   * With `uncached` storage is asked even on a cache hit (writers fenced against online collection).
+   */
+  size(digest: Digest, opts?: CallOptions & { uncached?: boolean }): Promise<number | undefined>;
   /**
    * Opens `length` bytes (default: to the end) from `offset`. With `size` given (the caller
    * stat'ed already) storage is not stat'ed again.
@@ -64,10 +67,11 @@ export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCa
 
   const store: GlobalBlobStore = {
     async size(digest, opts = {}) {
-      const cached = await cache.get(digest);
+      const cached = opts.uncached === true ? undefined : await cache.get(digest);
       if (cached !== undefined) return cached;
       const size = await storedSize(digest, opts);
       if (size !== undefined) await cache.set(digest, size);
+      else if (opts.uncached === true) await cache.delete(digest);
       return size;
     },
 

@@ -5,7 +5,9 @@
  */
 import type { StorageDriver } from '../storage/driver.js';
 import type { GlobalBlobStore } from './blob-store.js';
+import type { LinkCache } from './descriptor-cache.js';
 import { RegistryError } from './errors.js';
+import type { LinkFence } from './link-fence.js';
 import { deleteIfExists, hasLink, writeLink } from './links.js';
 import { MEDIA_TYPES } from './media-types.js';
 import type { Digest, RepositoryName } from './names.js';
@@ -15,9 +17,10 @@ import type { BlobStore, CallOptions, Descriptor } from './types.js';
 export interface LinkedBlobStore extends BlobStore {
   /**
    * Describes a blob linked as a layer or config (`_layers` only), as manifest validation needs.
+   * With `uncached` the data's existence is checked in storage, not in the descriptor cache.
    * @returns undefined when not linked or its data is gone.
    */
-  statLayer(digest: Digest, opts?: CallOptions): Promise<Descriptor | undefined>;
+  statLayer(digest: Digest, opts?: CallOptions & { uncached?: boolean }): Promise<Descriptor | undefined>;
 }
 
 export interface LinkedBlobStoreOptions {
@@ -27,6 +30,10 @@ export interface LinkedBlobStoreOptions {
   deleteEnabled: boolean;
   /** Every repository of the registry, for mounts without a source repository. */
   repositories: (opts: CallOptions) => AsyncIterable<RepositoryName>;
+  /** Online garbage collection's fence: mounts announce the blob before linking it. */
+  fence?: LinkFence | undefined;
+  /** The shared cache of links (Redis), read before link files and cleared on unlink. */
+  links?: LinkCache | undefined;
 }
 
 /** Whether `name` links `digest` as a layer or as a manifest revision. */
@@ -53,7 +60,10 @@ export function createLinkedBlobStore(options: LinkedBlobStoreOptions): LinkedBl
     return new RegistryError('BLOB_UNKNOWN', 'blob unknown to registry', { digest });
   }
 
-  async function describeGlobal(digest: Digest, opts: CallOptions): Promise<Descriptor | undefined> {
+  async function describeGlobal(
+    digest: Digest,
+    opts: CallOptions & { uncached?: boolean },
+  ): Promise<Descriptor | undefined> {
     const size = await global.size(digest, opts);
     return size === undefined ? undefined : descriptor(digest, size);
   }
@@ -71,15 +81,29 @@ export function createLinkedBlobStore(options: LinkedBlobStoreOptions): LinkedBl
 
   const store: LinkedBlobStore = {
     async stat(digest, opts = {}) {
-      if (!(await isLinkedIn(driver, name, digest, opts))) throw unknown(digest);
+      const cached = await options.links?.get(name, digest);
+      if (cached !== undefined) return descriptor(digest, cached.size);
+      const kind = (await hasLink(driver, layerLinkPath(name, digest), digest, opts))
+        ? 'layer'
+        : (await hasLink(driver, manifestRevisionLinkPath(name, digest), digest, opts))
+          ? 'manifest'
+          : undefined;
+      if (kind === undefined) throw unknown(digest);
       const found = await describeGlobal(digest, opts);
       if (found === undefined) throw unknown(digest);
+      await options.links?.set(name, digest, kind, found.size);
       return found;
     },
 
     async statLayer(digest, opts = {}) {
+      if (opts.uncached !== true) {
+        const cached = await options.links?.get(name, digest);
+        if (cached?.kinds?.has('layer') === true) return descriptor(digest, cached.size);
+      }
       if (!(await hasLink(driver, layerLinkPath(name, digest), digest, opts))) return undefined;
-      return describeGlobal(digest, opts);
+      const found = await describeGlobal(digest, opts);
+      if (found !== undefined) await options.links?.set(name, digest, 'layer', found.size);
+      return found;
     },
 
     async open(digest, opts = {}) {
@@ -105,7 +129,8 @@ export function createLinkedBlobStore(options: LinkedBlobStoreOptions): LinkedBl
             (await anyRepositoryLinks(digest, opts))
           : await isLinkedIn(driver, from, digest, opts);
       if (!linkedSomewhere) return undefined;
-      const found = await describeGlobal(digest, opts);
+      if (options.fence !== undefined) await options.fence.protect([digest], opts);
+      const found = await describeGlobal(digest, { ...opts, uncached: options.fence !== undefined });
       if (found === undefined) return undefined;
       await writeLink(driver, layerLinkPath(name, digest), digest, opts);
       return found;
@@ -116,6 +141,7 @@ export function createLinkedBlobStore(options: LinkedBlobStoreOptions): LinkedBl
       if (!(await hasLink(driver, layerLinkPath(name, digest), digest, opts))) throw unknown(digest);
       // The whole `<alg>/<hex>` directory goes, so no empty directory is left behind.
       await deleteIfExists(driver, layerLinkDir(name, digest), opts);
+      await options.links?.delete(name, digest);
     },
   };
   return store;

@@ -7,7 +7,9 @@ import { createHash } from 'node:crypto';
 import type { StorageDriver } from '../storage/driver.js';
 import type { GlobalBlobStore } from './blob-store.js';
 import { mapLimit } from './concurrency.js';
+import type { LinkCache } from './descriptor-cache.js';
 import { RegistryError } from './errors.js';
+import type { LinkFence } from './link-fence.js';
 import type { LinkedBlobStore } from './linked-blob-store.js';
 import { deleteIfExists, hasLink, writeLink } from './links.js';
 import { describeManifest, type ParsedManifest, parseManifest } from './manifest-validation.js';
@@ -27,6 +29,10 @@ export interface ManifestStoreOptions {
   tags: TagStore;
   deleteEnabled: boolean;
   maxManifestBytes: number;
+  /** Online garbage collection's fence: a put announces the manifest and everything it references. */
+  fence?: LinkFence | undefined;
+  /** The shared cache of links (Redis), read before revision links and cleared on delete. */
+  links?: LinkCache | undefined;
 }
 
 export function createManifestStore(options: ManifestStoreOptions): ManifestStore {
@@ -42,12 +48,19 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
     });
   }
 
-  async function isRevision(digest: Digest, opts: CallOptions): Promise<boolean> {
-    return hasLink(driver, manifestRevisionLinkPath(name, digest), digest, opts);
+  async function isRevision(digest: Digest, opts: CallOptions & { uncached?: boolean }): Promise<boolean> {
+    const links = opts.uncached === true ? undefined : options.links;
+    if ((await links?.get(name, digest))?.kinds?.has('manifest') === true) return true;
+    const linked = await hasLink(driver, manifestRevisionLinkPath(name, digest), digest, opts);
+    if (linked && links !== undefined) {
+      const size = await global.size(digest, opts);
+      if (size !== undefined) await links.set(name, digest, 'manifest', size);
+    }
+    return linked;
   }
 
   /** Distribution's rule: every blob and child must already be in this repository before the manifest is. */
-  async function verifyReferences(parsed: ParsedManifest, opts: CallOptions): Promise<void> {
+  async function verifyReferences(parsed: ParsedManifest, opts: CallOptions & { uncached?: boolean }): Promise<void> {
     await mapLimit(parsed.blobs, VERIFY_CONCURRENCY, async (digest) => {
       if ((await options.blobs.statLayer(digest, opts)) === undefined) throw blobUnknown(digest);
     });
@@ -94,9 +107,18 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
           digest,
         });
       }
-      await verifyReferences(parsed, opts);
+      const fence = options.fence;
+      const referenced = [digest, ...parsed.blobs, ...parsed.manifests];
+      let token = await fence?.protect(referenced, opts);
+      await verifyReferences(parsed, { ...opts, uncached: fence !== undefined });
       // Blob first, then the links that make it visible: a crash in between leaves only garbage.
       await global.put(digest, payload, opts);
+      // A collection that started after a stale protection may not honour it: protect and check again.
+      while (fence !== undefined && token !== undefined && !token.fresh()) {
+        token = await fence.protect(referenced, opts);
+        await verifyReferences(parsed, { ...opts, uncached: true });
+        await global.put(digest, payload, opts);
+      }
       await writeLink(driver, manifestRevisionLinkPath(name, digest), digest, opts);
       if (parsed.subject !== undefined) {
         await writeLink(driver, referrerLinkPath(name, parsed.subject, digest), digest, opts);
@@ -114,6 +136,7 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
       const payload = await read(digest, opts);
       const { subject } = describeManifest(payload);
       await deleteIfExists(driver, manifestRevisionDir(name, digest), opts);
+      await options.links?.delete(name, digest);
       for (const tag of await options.tags.lookup(digest, opts)) {
         try {
           await options.tags.untag(tag, opts);

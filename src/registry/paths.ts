@@ -97,6 +97,18 @@ export function uploadStartedAtPath(name: RepositoryName, id: UploadId): string 
   return `${uploadDir(name, id)}/startedat`;
 }
 
+/**
+ * Berth's saved sha256 state of a session after `offset` bytes (see upload-hash.ts). Beside, not
+ * inside, registry:2's own `hashstates/`, whose Go format Berth does not write.
+ */
+export function uploadHashStatePath(name: RepositoryName, id: UploadId, offset: number): string {
+  return `${uploadHashStatesDir(name, id)}/${offset}`;
+}
+
+export function uploadHashStatesDir(name: RepositoryName, id: UploadId): string {
+  return `${uploadDir(name, id)}/berth-hashstates/sha256`;
+}
+
 /** The directory listing every manifest whose `subject` is `subject`, as `<alg>/<hex>/link`. */
 export function referrersDir(name: RepositoryName, subject: Digest): string {
   return `${repositoryDir(name)}/_referrers/${digestComponents(subject)}`;
@@ -143,4 +155,62 @@ export function lastComponent(path: string): string {
 export function repositoryNameFromDir(path: string): string | undefined {
   const prefix = `${REPOSITORIES_ROOT}/`;
   return path.startsWith(prefix) && path.length > prefix.length ? path.slice(prefix.length) : undefined;
+}
+
+/** `_layers/<alg>/…`: every blob the repository links as a layer or config. */
+export function layersDir(name: RepositoryName): string {
+  return `${repositoryDir(name)}/_layers`;
+}
+
+/** `_manifests/revisions/<alg>/…`: every manifest revision of the repository. */
+export function manifestRevisionsDir(name: RepositoryName): string {
+  return `${repositoryDir(name)}/_manifests/revisions`;
+}
+
+/** The directory of one entry of a tag's history (`index/<alg>/<hex>`), as distribution's vacuum removes it. */
+export function tagIndexEntryDir(name: RepositoryName, tag: Tag, digest: Digest): string {
+  return `${tagDir(name, tag)}/index/${digestComponents(digest)}`;
+}
+
+/** `_uploads/`: the repository's upload sessions, one directory each. */
+export function uploadsDir(name: RepositoryName): string {
+  return `${repositoryDir(name)}/_uploads`;
+}
+
+/** The digest of a blob's `blobs/<alg>/<xx>/<hex>/data` path, or undefined when `path` is not one. */
+export function blobDigestFromDataPath(path: string): Digest | undefined {
+  if (!path.startsWith(`${BLOBS_ROOT}/`) || !path.endsWith('/data')) return undefined;
+  const parts = path.slice(BLOBS_ROOT.length + 1).split('/');
+  if (parts.length !== 4) return undefined;
+  const [algorithm, shard, hex] = parts;
+  const candidate = `${algorithm}:${hex}`;
+  return hex !== undefined && shard === hex.slice(0, 2) && isDigest(candidate) ? candidate : undefined;
+}
+
+/**
+ * Berth's own bookkeeping for online garbage collection, beside (not inside) distribution's
+ * `blobs/` and `repositories/`, which are all registry:2 reads:
+ *
+ * ```
+ * /docker/registry/v2/_berth/gc/lease                            which replica collects now
+ * /docker/registry/v2/_berth/gc/blobs/<alg>/<hex>/linked.<ms>.<id>    a writer linked the blob at <ms>
+ * /docker/registry/v2/_berth/gc/blobs/<alg>/<hex>/deleting.<ms>.<id>  a collector is deleting it since <ms>
+ * ```
+ *
+ * None of it is needed to serve content: losing it only makes a running collection less
+ * cautious, which is why writers and collectors follow the protocol in `src/gc/fence.ts`.
+ */
+export const BERTH_ROOT = `${REGISTRY_ROOT}/_berth`;
+export const GC_ROOT = `${BERTH_ROOT}/gc`;
+export const GC_LEASE_PATH = `${GC_ROOT}/lease`;
+export const GC_BLOBS_ROOT = `${GC_ROOT}/blobs`;
+
+/** The directory of a blob's fence entries. */
+export function gcBlobDir(digest: Digest): string {
+  return `${GC_BLOBS_ROOT}/${digestComponents(digest)}`;
+}
+
+/** `entry` must be a single path component (`[A-Za-z0-9._-]+`). */
+export function gcBlobEntryPath(digest: Digest, entry: string): string {
+  return `${gcBlobDir(digest)}/${entry}`;
 }

@@ -4,15 +4,18 @@
  */
 import { createGlobalBlobStore } from './blob-store.js';
 import { createCatalog } from './catalog.js';
+import { createCatalogIndex, withCatalogNotes } from './catalog-index.js';
 import { createMemoryDescriptorCache, type DescriptorCache } from './descriptor-cache.js';
+import type { LinkFence } from './link-fence.js';
 import { createLinkedBlobStore } from './linked-blob-store.js';
 import { createKeyedMutex } from './locks.js';
 import { createLruMap } from './lru.js';
 import { createManifestStore, DEFAULT_MAX_MANIFEST_BYTES } from './manifests.js';
 import type { RepositoryName } from './names.js';
 import { createReferrerStore } from './referrers.js';
-import { createTagStore } from './tags.js';
+import { createTagStore, paginate } from './tags.js';
 import type { Registry, RegistryOptions, Repository } from './types.js';
+import type { RunningHashFactory } from './upload-hash.js';
 import { createUploadStore, type UploadHashState } from './uploads.js';
 
 export interface CreateRegistryOptions extends RegistryOptions {
@@ -20,27 +23,55 @@ export interface CreateRegistryOptions extends RegistryOptions {
   descriptorCache?: DescriptorCache;
   /** How many upload sessions keep a running hash in memory (default 1000); others re-hash from storage. */
   maxCachedUploadHashes?: number;
+  /** Online garbage collection's fence, announced to by every writer that links a blob (see gc/fence.ts). */
+  fence?: LinkFence | undefined;
+  /** The running hash of uploads (default native); resumableSha256 when other processes continue sessions. */
+  uploadHashes?: RunningHashFactory | undefined;
 }
 
 export function createRegistry(opts: CreateRegistryOptions): Registry {
   const { driver, deleteEnabled } = opts;
   const maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
-  const global = createGlobalBlobStore(driver, opts.descriptorCache ?? createMemoryDescriptorCache());
+  const cache = opts.descriptorCache ?? createMemoryDescriptorCache();
+  const global = createGlobalBlobStore(driver, cache);
   const catalog = createCatalog(driver);
+  // The catalog answers from a derived index; links written through repoDriver keep it current.
+  const catalogIndex = createCatalogIndex(driver, { walk: (callOpts) => catalog.repositories(callOpts) });
+  const repoDriver = withCatalogNotes(driver, catalogIndex);
   const hashers = createLruMap<string, UploadHashState>(opts.maxCachedUploadHashes ?? 1000);
   const mutex = createKeyedMutex();
 
   function repository(name: RepositoryName): Repository {
     const blobs = createLinkedBlobStore({
-      driver,
+      driver: repoDriver,
       name,
       global,
       deleteEnabled,
       repositories: (callOpts) => catalog.repositories(callOpts),
+      fence: opts.fence,
+      links: cache.links,
     });
     const tags = createTagStore({ driver, name, deleteEnabled });
-    const manifests = createManifestStore({ driver, name, global, blobs, tags, deleteEnabled, maxManifestBytes });
-    const uploads = createUploadStore({ driver, name, global, hashers, mutex });
+    const manifests = createManifestStore({
+      driver: repoDriver,
+      name,
+      global,
+      blobs,
+      tags,
+      deleteEnabled,
+      maxManifestBytes,
+      fence: opts.fence,
+      links: cache.links,
+    });
+    const uploads = createUploadStore({
+      driver: repoDriver,
+      name,
+      global,
+      hashers,
+      mutex,
+      fence: opts.fence,
+      hashes: opts.uploadHashes,
+    });
     const referrers = createReferrerStore({ driver, name, manifests });
     return {
       name,
@@ -54,6 +85,6 @@ export function createRegistry(opts: CreateRegistryOptions): Registry {
 
   return {
     repository,
-    catalog: (page) => catalog.list(page),
+    catalog: async (page = {}) => paginate(await catalogIndex.names(page), page),
   };
 }

@@ -28,8 +28,10 @@ export interface FileWriter {
    */
   write(src: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, opts?: CallOptions): Promise<number>;
   /**
-   * Makes the content durable and visible at the path. After commit the writer accepts no more
-   * data; a later `writer(path, { append: true })` continues the same content.
+   * Makes the content visible at the path, and durable, except for appending writers, whose data
+   * may become durable only when it is moved into place (see {@link StorageDriver.move}). After
+   * commit the writer accepts no more data; a later `writer(path, { append: true })` continues
+   * the same content.
    */
   commit(opts?: CallOptions): Promise<void>;
   /** Releases resources without making new content visible beyond what was already committed. */
@@ -46,8 +48,12 @@ export interface StorageDriver {
    * @throws PathNotFoundError when absent; ContentTooLargeError when larger than `maxBytes`.
    */
   getContent(path: string, opts?: CallOptions & { maxBytes?: number }): Promise<Buffer>;
-  /** Atomically replaces the object at `path` (readers see the old or the new content, never a mix). */
-  putContent(path: string, content: Uint8Array, opts?: CallOptions): Promise<void>;
+  /**
+   * Atomically replaces the object at `path` (readers see the old or the new content, never a mix).
+   * With `durable: false` the content need not reach stable storage before this resolves (data that
+   * is derived or worthless after a power loss); drivers without the distinction ignore it.
+   */
+  putContent(path: string, content: Uint8Array, opts?: CallOptions & { durable?: boolean }): Promise<void>;
   /**
    * Opens a stream of the object's bytes from `offset` (default 0), at most `length` bytes.
    * @throws PathNotFoundError when absent; InvalidOffsetError when `offset` > size.
@@ -66,7 +72,8 @@ export interface StorageDriver {
    */
   list(path: string, opts?: CallOptions): Promise<string[]>;
   /**
-   * Moves a file, replacing any file at `to` atomically; creates parent directories.
+   * Moves a file, replacing any file at `to` atomically; creates parent directories. The moved
+   * content is durable at `to` when this resolves.
    * @throws PathNotFoundError when `from` is absent.
    */
   move(from: string, to: string, opts?: CallOptions): Promise<void>;

@@ -4,8 +4,11 @@
  * set of drivers is visible in one place.
  */
 import type { StorageDriver } from './driver.js';
+import { parseAzureParameters } from './drivers/azure-config.js';
 import { createFilesystemDriver } from './drivers/filesystem.js';
 import { createInMemoryDriver } from './drivers/inmemory.js';
+import { parseS3Parameters } from './drivers/s3-config.js';
+import { lazyDriver } from './lazy-driver.js';
 
 /** Parameters of distribution's filesystem driver. */
 export interface FilesystemStorageParameters {
@@ -42,7 +45,7 @@ export const DEFAULT_ROOT_DIRECTORY = '/var/lib/registry';
 const NON_DRIVER_KEYS: ReadonlySet<string> = new Set(['delete', 'redirect', 'cache', 'maintenance', 'tag']);
 
 /** Drivers distribution has and Berth does not implement yet. */
-const PLANNED_DRIVERS: ReadonlySet<string> = new Set(['s3', 'azure', 'gcs', 'swift', 'oss']);
+const PLANNED_DRIVERS: ReadonlySet<string> = new Set(['gcs', 'swift', 'oss']);
 
 type DriverConstructor = (parameters: Record<string, unknown>) => StorageDriver;
 
@@ -56,6 +59,15 @@ const DRIVERS: Readonly<Record<string, DriverConstructor>> = {
     return createFilesystemDriver({ rootdirectory: root ? root : DEFAULT_ROOT_DIRECTORY });
   },
   inmemory: () => createInMemoryDriver(),
+  // The SDKs load on first use (see lazy-driver.ts); parameters are still checked here, at start-up.
+  azure: (parameters) => {
+    const options = parseAzureParameters(parameters);
+    return lazyDriver('azure', async () => (await import('./drivers/azure.js')).createAzureDriver(options));
+  },
+  s3: (parameters) => {
+    const options = parseS3Parameters(parameters);
+    return lazyDriver('s3', async () => (await import('./drivers/s3.js')).createS3Driver(options));
+  },
 };
 
 /** The names of the drivers this build can construct. */

@@ -18,7 +18,9 @@ describe('uploads', () => {
     assert.equal(res.status, 202);
     const uuid = res.headers.get('docker-upload-uuid');
     assert.ok(uuid);
-    assert.equal(res.headers.get('location'), `${server.url}/v2/up/one/blobs/uploads/${uuid}`);
+    const location = new URL(res.headers.get('location') ?? '');
+    assert.equal(`${location.origin}${location.pathname}`, `${server.url}/v2/up/one/blobs/uploads/${uuid}`);
+    assert.ok(location.searchParams.get('_state'), 'the Location carries the signed upload state');
     assert.equal(res.headers.get('range'), '0-0');
     assert.equal(res.headers.get('content-length'), '0');
     assert.equal(res.headers.get('docker-distribution-api-version'), 'registry/2.0');
@@ -197,7 +199,9 @@ describe('uploads', () => {
   });
 
   test('an unknown session answers 404 BLOB_UPLOAD_UNKNOWN for every method', async () => {
-    const location = `${server.url}/v2/up/unknown/blobs/uploads/0b2c5e0e-0000-4000-8000-000000000000`;
+    // A correctly signed URL of a session that is gone (cancelled here).
+    const location = await startUpload(server.url, 'up/unknown');
+    assert.equal((await fetch(location, { method: 'DELETE' })).status, 204);
     for (const method of ['GET', 'PATCH', 'DELETE']) {
       await assertError(
         await fetch(location, { method, ...(method === 'PATCH' ? { body: 'x' } : {}) }),
@@ -208,10 +212,20 @@ describe('uploads', () => {
     await assertError(await fetch(withDigest(location, sha256('x')), { method: 'PUT' }), 404, 'BLOB_UPLOAD_UNKNOWN');
   });
 
-  test('a session belongs to its repository', async () => {
-    const location = await startUpload(server.url, 'up/owner');
-    const id = new URL(location).pathname.split('/').pop();
-    await assertError(await fetch(`${server.url}/v2/up/thief/blobs/uploads/${id}`), 404, 'BLOB_UPLOAD_UNKNOWN');
+  test('a session belongs to its repository: its signed state is refused elsewhere (400, as distribution)', async () => {
+    const location = new URL(await startUpload(server.url, 'up/owner'));
+    const id = location.pathname.split('/').pop();
+    const elsewhere = `${server.url}/v2/up/thief/blobs/uploads/${id}${location.search}`;
+    await assertError(await fetch(elsewhere), 400, 'BLOB_UPLOAD_INVALID');
+  });
+
+  test('an upload URL without its signed _state answers 400 BLOB_UPLOAD_INVALID, as distribution', async () => {
+    const location = new URL(await startUpload(server.url, 'up/unsigned'));
+    const unsigned = `${location.origin}${location.pathname}`;
+    for (const method of ['GET', 'PATCH', 'PUT', 'DELETE']) {
+      await assertError(await fetch(unsigned, { method }), 400, 'BLOB_UPLOAD_INVALID');
+    }
+    assert.equal((await fetch(location, { method: 'GET' })).status, 204, 'the session itself is untouched');
   });
 });
 

@@ -38,6 +38,9 @@ http:
 redis:
   addr: redis:6379
   password: redis-password-value
+compatibility:
+  schema1:
+    enabled: false
 `;
 
 describe('berth config check', () => {
@@ -66,8 +69,7 @@ describe('berth config check', () => {
     assert.ok(!stderr.includes('super-secret-value') && !stderr.includes('redis-password-value'));
     assert.deepEqual(stderr.trim().split('\n'), [
       'warning: unknown key storage.filesystem.colour',
-      'warning: storage.cache is not supported yet and is ignored',
-      'warning: redis is not supported yet and is ignored',
+      'warning: compatibility.schema1 is not supported yet and is ignored',
     ]);
   });
 

@@ -44,6 +44,9 @@ describe('berth serve', () => {
         'http:',
         '  addr: 127.0.0.1:0',
         '  secret: serve-secret-value',
+        'compatibility:',
+        '  schema1:',
+        '    enabled: false',
         '',
       ].join('\n'),
     );
@@ -64,7 +67,7 @@ describe('berth serve', () => {
       assert.equal(starting?.['config'], path);
       assert.ok(logs.some((l) => l.level === 'warn' && l.msg === 'configuration: unknown key storage.colour'));
       assert.ok(
-        logs.some((l) => l.level === 'warn' && l['key'] === 'storage.cache' && /not supported yet/.test(l.msg)),
+        logs.some((l) => l.level === 'warn' && l['key'] === 'compatibility.schema1' && /not supported yet/.test(l.msg)),
       );
     } finally {
       cli.child.kill('SIGTERM');

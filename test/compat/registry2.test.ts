@@ -124,7 +124,8 @@ async function snapshot(root: string): Promise<Map<string, string>> {
     for (const entry of await readdir(dir, { withFileTypes: true })) {
       const path = join(dir, entry.name);
       if (entry.isDirectory()) {
-        if (entry.name !== '_uploads') await walk(path);
+        // Upload sessions differ by design; `_berth/` holds Berth's derived indexes, which registry:2 never reads.
+        if (entry.name !== '_uploads' && entry.name !== '_berth') await walk(path);
       } else if (entry.name === 'data') {
         // Blob data is named by its digest; equal names and sizes mean equal content.
         files.set(relative(root, path), `size ${(await stat(path)).size}`);

@@ -136,15 +136,7 @@ describe('unknown and unsupported keys', () => {
         '',
       ].join('\n'),
     );
-    assert.deepEqual(notSupportedYet, [
-      'storage.s3',
-      'storage.cache',
-      'auth.htpasswd',
-      'http.tls',
-      'notifications.endpoints',
-      'redis',
-      'proxy',
-    ]);
+    assert.deepEqual(notSupportedYet, ['proxy']);
   });
 
   it('keeps the source text of YAML scalars in string fields, as Go does', () => {

@@ -29,9 +29,9 @@ describe('supported / not-supported-yet key lists', () => {
   });
 
   it('finds entries that are present, even when empty or null', () => {
-    assert.deepEqual(findNotSupportedYet({ redis: null, http: { tls: {} }, storage: { inmemory: {} } }), [
-      'http.tls',
-      'redis',
+    assert.deepEqual(findNotSupportedYet({ redis: { addrs: null }, http: { http2: {} }, storage: { inmemory: {} } }), [
+      'http.http2',
+      'redis.addrs',
     ]);
     assert.deepEqual(findNotSupportedYet({ http: { addr: ':5000' } }), []);
   });

@@ -7,9 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
 import { type Config, ConfigSchema } from '../../src/config/schema.js';
-import { startServer } from '../../src/http/server.js';
+import { type RunningServer, startServer } from '../../src/http/server.js';
 import { createRegistry } from '../../src/registry/registry.js';
 import type { Registry } from '../../src/registry/types.js';
+import type { StorageDriver } from '../../src/storage/driver.js';
 import { createStorageDriver } from '../../src/storage/factory.js';
 
 export interface TestServer {
@@ -22,6 +23,10 @@ export interface TestServer {
   registryRoot: string;
   /** The parsed configuration the server runs with. */
   config: Config;
+  /** Notification endpoints' counters. */
+  notifications: RunningServer['notifications'];
+  /** The debug listener's URL when `http.debug.addr` is set. */
+  debugUrl: string | undefined;
   /** Stops the server and removes the temp dir. */
   close(): Promise<void>;
 }
@@ -34,6 +39,8 @@ export interface TestServerOptions {
    * injection, redirect URLs) around the real services.
    */
   wrapRegistry?: (registry: Registry, config: Config) => Registry;
+  /** Wraps the storage driver the server builds from the configuration (fault injection). */
+  wrapDriver?: (driver: StorageDriver) => StorageDriver;
 }
 
 type PlainObject = Record<string, unknown>;
@@ -75,13 +82,19 @@ export async function startTestServer(overrides: object = {}, options: TestServe
       });
       registry = options.wrapRegistry(real, config);
     }
-    const server = await startServer(config, registry === undefined ? { logger } : { logger, registry });
+    const server = await startServer(config, {
+      logger,
+      ...(registry === undefined ? {} : { registry }),
+      ...(options.wrapDriver === undefined ? {} : { wrapDriver: options.wrapDriver }),
+    });
     return {
       url: server.url,
       port: server.port,
       rootDir,
       registryRoot: join(rootDir, 'docker', 'registry', 'v2'),
       config,
+      notifications: server.notifications,
+      debugUrl: server.debugUrl,
       async close() {
         try {
           await server.close();

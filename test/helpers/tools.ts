@@ -153,6 +153,10 @@ export interface DockerRegistryOptions {
   rootDir: string;
   /** `storage.delete.enabled`; default true. */
   deleteEnabled?: boolean;
+  /** `http.secret`, to share upload sessions with Berth replicas configured with the same one. */
+  secret?: string;
+  /** Further top-level config.yml sections, as YAML text (e.g. an `auth:` section). */
+  extraConfig?: string;
 }
 
 /**
@@ -191,6 +195,8 @@ async function startDockerRegistryOnce(options: DockerRegistryOptions): Promise<
       `    enabled: ${options.deleteEnabled ?? true}`,
       'http:',
       `  addr: 127.0.0.1:${port}`,
+      ...(options.secret === undefined ? [] : [`  secret: ${JSON.stringify(options.secret)}`]),
+      options.extraConfig ?? '',
       '',
     ].join('\n'),
   );

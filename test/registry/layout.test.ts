@@ -12,7 +12,9 @@ import { chunked, content, createTempDir, name, pushImage, pushReferrer, sha256D
 async function listFiles(root: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
-    if (entry.isFile()) out.push(relative(root, join(entry.parentPath, entry.name)));
+    const path = relative(root, join(entry.parentPath, entry.name));
+    // Berth's own derived indexes (registry:2 never reads `_berth/`) are not part of distribution's layout.
+    if (entry.isFile() && !path.startsWith('docker/registry/v2/_berth/')) out.push(path);
   }
   return out.sort();
 }

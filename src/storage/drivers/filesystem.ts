@@ -8,10 +8,14 @@
  * - An append writer appends to the file in place (bytes are visible before commit, as in
  *   distribution); close() without commit truncates the file back to its committed size (or
  *   removes it when the writer created it), so a failed upload chunk leaves no partial tail.
+ *   Its commit does not fsync: upload sessions are worthless after a power loss anyway, and
+ *   move() fsyncs the file before it becomes a blob, so a pushed blob is synced once, not per chunk.
+ * - putContent with `durable: false` skips the fsync (derived data: session metadata, indexes).
  * - Empty directories are left behind by delete and move, as distribution does; a later
  *   prune would race with concurrent writers creating files below them.
  */
 import { randomBytes } from 'node:crypto';
+import type { Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -19,14 +23,15 @@ import { addAbortSignal, Readable } from 'node:stream';
 import type { FileInfo, FileWriter, StorageDriver } from '../driver.js';
 import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { joinPath, ROOT_PATH, validatePath, walkTree } from '../paths.js';
+import { createContentCache, createListingCache } from './content-cache.js';
+import { writeBatched } from './file-batch-writer.js';
+import { FileRangeReader } from './file-range-reader.js';
 
 export interface FilesystemDriverOptions {
   /** Directory holding the driver's tree; relative paths are resolved against the working directory. */
   rootdirectory: string;
 }
 
-/** Bytes per read from disk; large reads keep syscalls per blob GET low. */
-const READ_HIGH_WATER_MARK = 1024 * 1024;
 /** Keeps temp names within NAME_MAX even for long target names. */
 const TEMP_BASE_MAX = 100;
 const TEMP_NAME = /^\..*\.[0-9a-f]{16}\.tmp$/;
@@ -74,6 +79,8 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
   const root = resolve(options.rootdirectory);
   // Validation guarantees components without '.'/'..', so the join cannot leave the root.
   const full = (path: string): string => (path === ROOT_PATH ? root : join(root, path));
+  const contents = createContentCache();
+  const listings = createListingCache();
 
   async function openExisting(path: string, flags: string): Promise<FileHandle> {
     try {
@@ -109,15 +116,26 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
     async getContent(path, opts) {
       validatePath(path);
       opts?.signal?.throwIfAborted();
+      const limit = opts?.maxBytes;
+      let current: Stats;
+      try {
+        current = await stat(full(path));
+      } catch (error) {
+        throw mapAbsent(error, path);
+      }
+      if (current.isDirectory()) throw new PathNotFoundError(path);
+      if (limit !== undefined && current.size > limit) throw new ContentTooLargeError(path, limit);
+      const cached = contents.get(path, current);
+      if (cached !== undefined) return cached;
       const handle = await openExisting(path, 'r');
       try {
         const st = await handle.stat();
         if (st.isDirectory()) throw new PathNotFoundError(path);
-        const limit = opts?.maxBytes;
         if (limit !== undefined && st.size > limit) throw new ContentTooLargeError(path, limit);
         const content = await handle.readFile(opts?.signal ? { signal: opts.signal } : {});
         // The file may have grown between fstat and read (an append in progress).
         if (limit !== undefined && content.length > limit) throw new ContentTooLargeError(path, limit);
+        contents.set(path, st, content);
         return content;
       } finally {
         await handle.close();
@@ -134,7 +152,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
         const handle = await open(tmp, 'wx');
         try {
           await handle.writeFile(content, opts?.signal ? { signal: opts.signal } : {});
-          await handle.sync();
+          if (opts?.durable !== false) await handle.sync();
         } finally {
           await handle.close();
         }
@@ -162,12 +180,8 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
           await handle.close();
           stream = emptyStream();
         } else {
-          stream = handle.createReadStream({
-            start: offset,
-            ...(length === undefined ? {} : { end: offset + length - 1 }),
-            highWaterMark: READ_HIGH_WATER_MARK,
-            autoClose: true,
-          });
+          const end = length === undefined ? st.size : Math.min(st.size, offset + length);
+          stream = new FileRangeReader(handle, offset, end);
         }
       } catch (error) {
         await handle.close();
@@ -213,8 +227,17 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
     async list(path, opts) {
       validatePath(path, true);
       opts?.signal?.throwIfAborted();
-      const names = await childNames(path);
-      return names.sort().map((name) => joinPath(path, name));
+      let current: Stats | undefined;
+      try {
+        current = await stat(full(path));
+      } catch {
+        // childNames reports a missing directory the contract's way.
+      }
+      const cached = current === undefined ? undefined : listings.get(path, current);
+      if (cached !== undefined) return cached.slice();
+      const listed = (await childNames(path)).sort().map((name) => joinPath(path, name));
+      if (current?.isDirectory() === true) listings.set(path, current, listed.slice());
+      return listed;
     },
 
     async move(from, to, opts) {
@@ -223,6 +246,8 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
       opts?.signal?.throwIfAborted();
       const src = full(from);
       const dst = full(to);
+      // Appending writers do not fsync (see commit): the data becomes durable here, before it is visible at `to`.
+      await syncFile(src, from);
       try {
         await rename(src, dst);
         return;
@@ -281,6 +306,21 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
   };
 }
 
+/** fsyncs a file (cheap when it has no dirty pages). @throws PathNotFoundError when absent */
+async function syncFile(path: string, driverPath: string): Promise<void> {
+  let handle: FileHandle;
+  try {
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw mapAbsent(error, driverPath);
+  }
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
 /** Rename cannot cross mount points: copy next to the destination, fsync, rename, then unlink. */
 async function moveAcrossDevices(src: string, dst: string): Promise<void> {
   await mkdir(dirname(dst), { recursive: true });
@@ -334,18 +374,10 @@ function createFileWriter(init: FileWriterInit): FileWriter {
       writing = true;
       let written = 0;
       try {
-        opts?.signal?.throwIfAborted();
-        for await (const chunk of src) {
-          opts?.signal?.throwIfAborted();
-          if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-          let offset = 0;
-          while (offset < chunk.length) {
-            const { bytesWritten } = await handle.write(chunk, offset, chunk.length - offset);
-            offset += bytesWritten;
-            written += bytesWritten;
-            size += bytesWritten;
-          }
-        }
+        await writeBatched(handle, src, opts?.signal, (n) => {
+          written += n;
+          size += n;
+        });
         return written;
       } finally {
         writing = false;
@@ -357,7 +389,8 @@ function createFileWriter(init: FileWriterInit): FileWriter {
       opts?.signal?.throwIfAborted();
       state = 'closed';
       try {
-        await handle.sync();
+        // Appended session data is made durable once, when move() puts it in place.
+        if (tmp !== undefined) await handle.sync();
       } finally {
         await handle.close();
       }
