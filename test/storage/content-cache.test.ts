@@ -1,6 +1,6 @@
 /** The filesystem driver's stat-validated cache of small files. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -71,6 +71,38 @@ describe('filesystem content cache', () => {
       await utimes(file, old, old);
       assert.equal((await driver.getContent('/big')).length, 100);
       await assert.rejects(driver.getContent('/big', { maxBytes: 10 }), { name: 'ContentTooLargeError' });
+    });
+  });
+
+  it('serves a settled directory listing from memory until an entry is added or removed', async () => {
+    await withDriver(async (root, driver) => {
+      const dir = join(root, 'tags');
+      await mkdir(join(dir, 'a'), { recursive: true });
+      await utimes(dir, old, old);
+      assert.deepEqual(await driver.list('/tags'), ['/tags/a']);
+      // An entry added with the directory's mtime put back: only a cache still lists the old state.
+      await mkdir(join(dir, 'b'));
+      await utimes(dir, old, old);
+      assert.deepEqual(await driver.list('/tags'), ['/tags/a']);
+      await utimes(dir, older, older);
+      assert.deepEqual(await driver.list('/tags'), ['/tags/a', '/tags/b']);
+      await rm(join(dir, 'a'), { recursive: true });
+      assert.deepEqual(await driver.list('/tags'), ['/tags/b']);
+      await rm(dir, { recursive: true });
+      await assert.rejects(driver.list('/tags'), { name: 'PathNotFoundError' });
+    });
+  });
+
+  it('never trusts the listing of a directory changed moments ago', async () => {
+    await withDriver(async (root, driver) => {
+      const dir = join(root, 'tags');
+      const recent = new Date();
+      await mkdir(join(dir, 'a'), { recursive: true });
+      await utimes(dir, recent, recent);
+      assert.deepEqual(await driver.list('/tags'), ['/tags/a']);
+      await mkdir(join(dir, 'b'));
+      await utimes(dir, recent, recent);
+      assert.deepEqual(await driver.list('/tags'), ['/tags/a', '/tags/b']);
     });
   });
 });
