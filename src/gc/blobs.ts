@@ -44,8 +44,8 @@ function listsShards(driver: StorageDriver): boolean {
 
 async function shardsOf(driver: StorageDriver, opts: CallOptions): Promise<string[]> {
   const shards: string[] = [];
-  for (const algorithmDir of await listIfExists(driver, BLOBS_ROOT, opts)) {
-    shards.push(...(await listIfExists(driver, algorithmDir, opts)));
+  for (const algorithmDir of await listIfExists(driver, BLOBS_ROOT, { ...opts, uncached: true })) {
+    shards.push(...(await listIfExists(driver, algorithmDir, { ...opts, uncached: true })));
   }
   return shards;
 }
@@ -55,7 +55,7 @@ export async function enumerateBlobs(driver: StorageDriver, opts: EnumerateOptio
   let count = 0;
   if (listsShards(driver)) {
     await mapLimit(await shardsOf(driver, opts), opts.concurrency, async (shard) => {
-      for (const dir of await listIfExists(driver, shard, opts)) {
+      for (const dir of await listIfExists(driver, shard, { ...opts, uncached: true })) {
         const digest = blobDigestFromDataPath(`${dir}/data`);
         if (digest === undefined) continue;
         count += 1;

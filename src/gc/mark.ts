@@ -91,7 +91,7 @@ export interface MarkOptions extends CallOptions {
 export async function listRepositories(driver: StorageDriver, opts: CallOptions & { concurrency: number }) {
   const found: RepositoryName[] = [];
   async function visit(dir: string): Promise<void> {
-    const children = await listIfExists(driver, dir, opts);
+    const children = await listIfExists(driver, dir, { ...opts, uncached: true });
     const name = repositoryNameFromDir(dir);
     if (
       name !== undefined &&
@@ -113,8 +113,8 @@ export async function listRepositories(driver: StorageDriver, opts: CallOptions 
 /** The digests of `<dir>/<alg>/<hex>` entries, one listing per algorithm. */
 async function listDigestDirs(driver: StorageDriver, dir: string, opts: CallOptions): Promise<Digest[]> {
   const digests: Digest[] = [];
-  for (const algorithmDir of await listIfExists(driver, dir, opts)) {
-    for (const entry of await listIfExists(driver, algorithmDir, opts)) {
+  for (const algorithmDir of await listIfExists(driver, dir, { ...opts, uncached: true })) {
+    for (const entry of await listIfExists(driver, algorithmDir, { ...opts, uncached: true })) {
       const digest = digestFromDirPath(entry);
       if (digest !== undefined) digests.push(digest);
     }
@@ -127,6 +127,7 @@ async function readManifest(driver: StorageDriver, digest: Digest, opts: CallOpt
     return await driver.getContent(blobDataPath(digest), {
       signal: opts.signal,
       maxBytes: MAX_STORED_MANIFEST_BYTES,
+      uncached: true,
     });
   } catch (error) {
     if (isPathNotFound(error)) return undefined;
@@ -151,7 +152,7 @@ export async function scanRepository(
     listDigestDirs(driver, manifestRevisionsDir(name), opts),
     // Without removing untagged manifests every revision is kept: tags do not matter.
     opts.tagHistory
-      ? listIfExists(driver, tagsDir(name), opts).then((paths) =>
+      ? listIfExists(driver, tagsDir(name), { ...opts, uncached: true }).then((paths) =>
           paths.map(lastComponent).filter((tag): tag is Tag => isTag(tag)),
         )
       : [],
@@ -159,7 +160,9 @@ export async function scanRepository(
   ]);
   const tags = new Map<Tag, Digest>();
   if (opts.tagHistory) {
-    const targets = await mapLimit(tagNames, limit, (tag) => readLink(driver, tagCurrentLinkPath(name, tag), opts));
+    const targets = await mapLimit(tagNames, limit, (tag) =>
+      readLink(driver, tagCurrentLinkPath(name, tag), { ...opts, uncached: true }),
+    );
     tagNames.forEach((tag, i) => {
       const target = targets[i];
       if (target !== undefined) tags.set(tag, target);

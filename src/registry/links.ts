@@ -1,5 +1,5 @@
 /** Reading and writing distribution's `link` files, and tolerant removal of link directories. */
-import type { CallOptions, StorageDriver } from '../storage/driver.js';
+import type { CacheableReadOptions, CallOptions, StorageDriver } from '../storage/driver.js';
 import { isPathNotFound } from '../storage/errors.js';
 import type { Digest } from './names.js';
 import { linkContent, parseLinkContent } from './paths.js';
@@ -11,10 +11,15 @@ const MAX_LINK_BYTES = 1024;
 export async function readLink(
   driver: StorageDriver,
   path: string,
-  opts: CallOptions = {},
+  opts: CacheableReadOptions = {},
 ): Promise<Digest | undefined> {
   try {
-    return parseLinkContent(await driver.getContent(path, { signal: opts.signal, maxBytes: MAX_LINK_BYTES }));
+    const content = await driver.getContent(path, {
+      signal: opts.signal,
+      maxBytes: MAX_LINK_BYTES,
+      uncached: opts.uncached,
+    });
+    return parseLinkContent(content);
   } catch (error) {
     if (isPathNotFound(error)) return undefined;
     throw error;
@@ -43,9 +48,13 @@ export async function deleteIfExists(driver: StorageDriver, path: string, opts: 
 }
 
 /** Lists a directory's children; `[]` when it does not exist. */
-export async function listIfExists(driver: StorageDriver, path: string, opts: CallOptions = {}): Promise<string[]> {
+export async function listIfExists(
+  driver: StorageDriver,
+  path: string,
+  opts: CacheableReadOptions = {},
+): Promise<string[]> {
   try {
-    return await driver.list(path, { signal: opts.signal });
+    return await driver.list(path, { signal: opts.signal, uncached: opts.uncached });
   } catch (error) {
     if (isPathNotFound(error)) return [];
     throw error;

@@ -10,6 +10,15 @@ export interface CallOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of the small reads a driver may cache (getContent, list). */
+export interface CacheableReadOptions extends CallOptions {
+  /**
+   * The caller reads this path once, as part of a scan (garbage collection): a driver that caches
+   * small reads neither consults nor fills its cache for it, saving the validation and the memory.
+   */
+  uncached?: boolean | undefined;
+}
+
 export interface FileInfo {
   /** The driver path of the entry. */
   path: string;
@@ -47,7 +56,7 @@ export interface StorageDriver {
    * Reads a whole small object (links, manifests).
    * @throws PathNotFoundError when absent; ContentTooLargeError when larger than `maxBytes`.
    */
-  getContent(path: string, opts?: CallOptions & { maxBytes?: number }): Promise<Buffer>;
+  getContent(path: string, opts?: CacheableReadOptions & { maxBytes?: number }): Promise<Buffer>;
   /**
    * Atomically replaces the object at `path` (readers see the old or the new content, never a mix).
    * With `durable: false` the content need not reach stable storage before this resolves (data that
@@ -70,7 +79,7 @@ export interface StorageDriver {
    * Lists the direct children of a directory as full driver paths, sorted lexically.
    * @throws PathNotFoundError when the directory does not exist.
    */
-  list(path: string, opts?: CallOptions): Promise<string[]>;
+  list(path: string, opts?: CacheableReadOptions): Promise<string[]>;
   /**
    * Moves a file, replacing any file at `to` atomically; creates parent directories. The moved
    * content is durable at `to` when this resolves.

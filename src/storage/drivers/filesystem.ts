@@ -15,11 +15,12 @@
  *   prune would race with concurrent writers creating files below them.
  */
 import { randomBytes } from 'node:crypto';
-import type { Stats } from 'node:fs';
+import { type Dirent, close as fsClose, open as fsOpen, read as fsRead, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { copyFile, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { addAbortSignal, Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import type { FileInfo, FileWriter, StorageDriver } from '../driver.js';
 import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { joinPath, ROOT_PATH, validatePath, walkTree } from '../paths.js';
@@ -59,6 +60,14 @@ function isAbsent(error: unknown): boolean {
 function mapAbsent(error: unknown, path: string): unknown {
   return isAbsent(error) ? new PathNotFoundError(path, { cause: error }) : error;
 }
+
+/** Like mapAbsent, for reads of a file: a directory opens, but reading it fails with EISDIR. */
+function mapNotAFile(error: unknown, path: string): unknown {
+  return errorCode(error) === 'EISDIR' ? new PathNotFoundError(path, { cause: error }) : mapAbsent(error, path);
+}
+
+/** The first read's size when no stat told the size: links and most manifests fit, in a pooled buffer. */
+const UNCACHED_READ_GUESS = 4 * 1024 - 1;
 
 function emptyStream(): Readable {
   return new Readable({
@@ -117,6 +126,14 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
       validatePath(path);
       opts?.signal?.throwIfAborted();
       const limit = opts?.maxBytes;
+      if (opts?.uncached === true) {
+        // No stat: the size is learnt by reading, the file's kind from open and read.
+        const content = await readWhole(full(path), UNCACHED_READ_GUESS, limit).catch((error: unknown) => {
+          throw mapNotAFile(error, path);
+        });
+        if (limit !== undefined && content.length > limit) throw new ContentTooLargeError(path, limit);
+        return content;
+      }
       let current: Stats;
       try {
         current = await stat(full(path));
@@ -127,19 +144,16 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
       if (limit !== undefined && current.size > limit) throw new ContentTooLargeError(path, limit);
       const cached = contents.get(path, current);
       if (cached !== undefined) return cached;
-      const handle = await openExisting(path, 'r');
+      let content: Buffer;
       try {
-        const st = await handle.stat();
-        if (st.isDirectory()) throw new PathNotFoundError(path);
-        if (limit !== undefined && st.size > limit) throw new ContentTooLargeError(path, limit);
-        const content = await handle.readFile(opts?.signal ? { signal: opts.signal } : {});
-        // The file may have grown between fstat and read (an append in progress).
-        if (limit !== undefined && content.length > limit) throw new ContentTooLargeError(path, limit);
-        contents.set(path, st, content);
-        return content;
-      } finally {
-        await handle.close();
+        content = await readWhole(full(path), current.size, limit);
+      } catch (error) {
+        throw mapNotAFile(error, path);
       }
+      // The file may have grown or been replaced since the stat (an append in progress).
+      if (limit !== undefined && content.length > limit) throw new ContentTooLargeError(path, limit);
+      contents.set(path, current, content);
+      return content;
     },
 
     async putContent(path, content, opts) {
@@ -227,6 +241,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
     async list(path, opts) {
       validatePath(path, true);
       opts?.signal?.throwIfAborted();
+      if (opts?.uncached === true) return (await childNames(path)).sort().map((name) => joinPath(path, name));
       let current: Stats | undefined;
       try {
         current = await stat(full(path));
@@ -271,7 +286,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
       validatePath(path);
       opts?.signal?.throwIfAborted();
       try {
-        await rm(full(path), { recursive: true });
+        await removeTree(full(path));
       } catch (error) {
         throw mapAbsent(error, path);
       }
@@ -304,6 +319,65 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
       );
     },
   };
+}
+
+const openFd = promisify(fsOpen);
+const readFd = promisify(fsRead);
+const closeFd = promisify(fsClose);
+
+/**
+ * Reads a whole file whose stat said `expectedSize` bytes: open, one read, close, with callback
+ * fs calls (a FileHandle's readFile adds an fstat and a read to detect the end, and garbage
+ * collection of handles). One byte more is asked for, so a file that grew since the stat is
+ * noticed and read to its end (or past `maxBytes`, where reading stops); a shorter read of a
+ * regular file means its end was reached.
+ */
+async function readWhole(path: string, expectedSize: number, maxBytes = Number.POSITIVE_INFINITY): Promise<Buffer> {
+  const fd = await openFd(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafe(expectedSize + 1);
+    let filled = 0;
+    for (;;) {
+      const { bytesRead } = await readFd(fd, buffer, filled, buffer.length - filled, null);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+      if (filled < buffer.length || filled > maxBytes) break;
+      const grown = Buffer.allocUnsafe(buffer.length * 2);
+      buffer.copy(grown, 0, 0, filled);
+      buffer = grown;
+    }
+    return buffer.subarray(0, filled);
+  } finally {
+    await closeFd(fd);
+  }
+}
+
+/**
+ * Removes a file or a directory tree. Registry directories hold a file or two (`data`, `link`):
+ * listing with entry types and unlinking directly costs three system calls for such a directory,
+ * where `rm({ recursive: true })` stats every entry and retries rmdir. Anything unexpected (a
+ * concurrent writer adding entries, permissions) falls back to `rm`.
+ */
+async function removeTree(path: string): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await readdir(path, { withFileTypes: true });
+  } catch (error) {
+    if (errorCode(error) === 'ENOTDIR') return unlink(path);
+    throw error;
+  }
+  try {
+    await Promise.all(
+      entries.map((entry) => {
+        const child = join(path, entry.name);
+        return entry.isDirectory() ? removeTree(child) : unlink(child);
+      }),
+    );
+    await rmdir(path);
+  } catch {
+    // What was listed existed: whatever went wrong, the tree goes (or rm reports why it cannot).
+    await rm(path, { recursive: true, force: true });
+  }
 }
 
 /** fsyncs a file (cheap when it has no dirty pages). @throws PathNotFoundError when absent */

@@ -112,6 +112,24 @@ export function contentSuite(withDriver: WithDriver): void {
         });
       }));
 
+    it('reads the same with `uncached`, whatever the size, and enforces maxBytes', () =>
+      withDriver(async (d) => {
+        for (const size of [0, 71, 4095, 4096, 4097, 20_000]) {
+          const data = binarySample(size);
+          await d.putContent(`/uc/${size}`, data);
+          assert.deepEqual(await d.getContent(`/uc/${size}`, { uncached: true }), data, `${size} bytes`);
+        }
+        assert.equal((await d.getContent('/uc/20000', { uncached: true, maxBytes: 20_000 })).length, 20_000);
+        await assert.rejects(d.getContent('/uc/20000', { uncached: true, maxBytes: 19_999 }), ContentTooLargeError);
+        await assert.rejects(d.getContent('/uc', { uncached: true }), PathNotFoundError);
+        await assert.rejects(d.getContent('/uc/absent', { uncached: true }), PathNotFoundError);
+        await assert.rejects(d.getContent('/uc/71/below', { uncached: true }), PathNotFoundError);
+        // A cached read after an uncached one still sees later replacements.
+        await d.putContent('/uc/71', bytes('new'));
+        assert.deepEqual(await d.getContent('/uc/71', { uncached: true }), bytes('new'));
+        assert.deepEqual(await d.getContent('/uc/71'), bytes('new'));
+      }));
+
     it('rejects a directory as content', () =>
       withDriver(async (d) => {
         await d.putContent('/dir/file', bytes('x'));

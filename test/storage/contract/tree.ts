@@ -47,6 +47,17 @@ export function treeSuite(withDriver: WithDriver): void {
         assert.deepEqual(await d.list('/l/a'), ['/l/a/x', '/l/a/y']);
       }));
 
+    it('lists the same with `uncached`', () =>
+      withDriver(async (d) => {
+        await putAll(d, ['/u/c', '/u/a/x', '/u/b', '/u/file']);
+        assert.deepEqual(await d.list('/u', { uncached: true }), ['/u/a', '/u/b', '/u/c', '/u/file']);
+        await d.delete('/u/b');
+        assert.deepEqual(await d.list('/u', { uncached: true }), ['/u/a', '/u/c', '/u/file']);
+        assert.deepEqual(await d.list('/u'), ['/u/a', '/u/c', '/u/file']);
+        await assert.rejects(d.list('/u/file', { uncached: true }), PathNotFoundError);
+        await assert.rejects(d.list('/u/absent', { uncached: true }), PathNotFoundError);
+      }));
+
     it('lists the root', () =>
       withDriver(async (d) => {
         assert.deepEqual(await d.list('/'), []);
