@@ -5,7 +5,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { HttpConnection } from './http-client.js';
 
 const CLOCK_TICKS = 100;
@@ -87,19 +86,6 @@ export function rssOf(pids: readonly number[]): number {
   let kb = 0;
   for (const pid of pids) kb += statusKb(pid, 'VmRSS');
   return kb * 1024;
-}
-
-/** A free TCP port on 127.0.0.1 (bound to 0 and released). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  return address.port;
 }
 
 /**

@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type ServerProcess, type Spawned, spawnServer } from './processes.js';
+import { freePort } from '../test/helpers/tools.js';
+import { type ServerProcess, type Spawned, spawnServer } from './processes.js';
 
 /** `dist/` of this build (this file runs as dist/bench/targets.js). */
 export const DIST_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..');

@@ -51,18 +51,44 @@ function memo(): RequestMemo | undefined {
   return found;
 }
 
+/** `make`, called on first use only; later calls return the same object. */
+function once<T extends object>(make: () => T): () => T {
+  let made: T | undefined;
+  return () => {
+    made ??= make();
+    return made;
+  };
+}
+
 function isHead(): boolean {
   return currentContext()?.request?.method === 'HEAD';
 }
 
 /** Wraps `registry` so every successful write and read of content is written to `sink`. */
 export function withNotifications(registry: Registry, sink: EventSink, events: EventFactory): Registry {
-  async function emit(make: () => Event): Promise<void> {
+  /** Queues the event `make` builds, if any; a fault while building or queueing is logged, never thrown. */
+  async function emit(make: () => Event | undefined): Promise<void> {
     try {
-      await sink.write(make());
+      const event = make();
+      if (event !== undefined) await sink.write(event);
     } catch (error) {
       currentContext()?.logger.warn({ err: error }, 'notification event could not be queued');
     }
+  }
+
+  /**
+   * `call`, reporting after it succeeds the event `describe` builds from its result and arguments
+   * (none when `describe` returns undefined). A failed call reports nothing: events say what was done.
+   */
+  function reporting<A extends unknown[], R>(
+    call: (...args: A) => Promise<R>,
+    describe: (result: R, ...args: A) => Event | undefined,
+  ): (...args: A) => Promise<R> {
+    return async (...args) => {
+      const result = await call(...args);
+      await emit(() => describe(result, ...args));
+      return result;
+    };
   }
 
   function blobs(name: RepositoryName, real: BlobStore): BlobStore {
@@ -72,11 +98,7 @@ export function withNotifications(registry: Registry, sink: EventSink, events: E
         memo()?.blobs.set(digest, descriptor);
         return descriptor;
       },
-      async open(digest: Digest, opts?: Parameters<BlobStore['open']>[1]) {
-        const content = await real.open(digest, opts);
-        await emit(() => events.blob('pull', name, content.descriptor));
-        return content;
-      },
+      open: reporting(real.open.bind(real), (content) => events.blob('pull', name, content.descriptor)),
       async redirectURL(digest: Digest, method: 'GET' | 'HEAD', opts?: Parameters<BlobStore['redirectURL']>[2]) {
         const url = await real.redirectURL(digest, method, opts);
         if (url !== undefined && method === 'GET') {
@@ -85,25 +107,16 @@ export function withNotifications(registry: Registry, sink: EventSink, events: E
         }
         return url;
       },
-      async mount(digest: Digest, from: RepositoryName | undefined, opts?: Parameters<BlobStore['mount']>[2]) {
-        const descriptor = await real.mount(digest, from, opts);
-        if (descriptor !== undefined) await emit(() => events.blob('mount', name, descriptor, from));
-        return descriptor;
-      },
-      async delete(digest: Digest, opts?: Parameters<BlobStore['delete']>[1]) {
-        await real.delete(digest, opts);
-        await emit(() => events.deleted(name, digest));
-      },
+      mount: reporting(real.mount.bind(real), (descriptor, _digest, from) =>
+        descriptor === undefined ? undefined : events.blob('mount', name, descriptor, from),
+      ),
+      delete: reporting(real.delete.bind(real), (_, digest) => events.deleted(name, digest)),
     });
   }
 
   function session(name: RepositoryName, real: UploadSession): UploadSession {
     return Object.assign(Object.create(real) as UploadSession, {
-      async commit(digest: Digest, opts?: Parameters<UploadSession['commit']>[1]) {
-        const descriptor = await real.commit(digest, opts);
-        await emit(() => events.blob('push', name, descriptor));
-        return descriptor;
-      },
+      commit: reporting(real.commit.bind(real), (descriptor) => events.blob('push', name, descriptor)),
     });
   }
 
@@ -120,26 +133,13 @@ export function withNotifications(registry: Registry, sink: EventSink, events: E
 
   function manifests(name: RepositoryName, real: ManifestStore): ManifestStore {
     return Object.assign(Object.create(real) as ManifestStore, {
-      async get(digest: Digest, opts?: Parameters<ManifestStore['get']>[1]) {
-        const manifest = await real.get(digest, opts);
-        if (!isHead()) await emit(() => events.manifest('pull', name, manifest, memo()?.tags.get(digest)));
-        return manifest;
-      },
-      async put(
-        payload: Buffer,
-        contentType: string | undefined,
-        opts?: Parameters<ManifestStore['put']>[2],
-      ): ReturnType<ManifestStore['put']> {
-        const result = await real.put(payload, contentType, opts);
-        await emit(() =>
-          events.manifest('push', name, { digest: result.digest, mediaType: result.mediaType, payload }, opts?.tag),
-        );
-        return result;
-      },
-      async delete(digest: Digest, opts?: Parameters<ManifestStore['delete']>[1]) {
-        await real.delete(digest, opts);
-        await emit(() => events.deleted(name, digest));
-      },
+      get: reporting(real.get.bind(real), (manifest, digest) =>
+        isHead() ? undefined : events.manifest('pull', name, manifest, memo()?.tags.get(digest)),
+      ),
+      put: reporting(real.put.bind(real), (result, payload, _contentType, opts) =>
+        events.manifest('push', name, { digest: result.digest, mediaType: result.mediaType, payload }, opts?.tag),
+      ),
+      delete: reporting(real.delete.bind(real), (_, digest) => events.deleted(name, digest)),
     });
   }
 
@@ -150,10 +150,7 @@ export function withNotifications(registry: Registry, sink: EventSink, events: E
         memo()?.tags.set(digest, tag);
         return digest;
       },
-      async untag(tag: Tag, opts?: Parameters<TagStore['untag']>[1]) {
-        await real.untag(tag, opts);
-        await emit(() => events.tagDeleted(name, tag));
-      },
+      untag: reporting(real.untag.bind(real), (_, tag) => events.tagDeleted(name, tag)),
     });
   }
 
@@ -161,27 +158,11 @@ export function withNotifications(registry: Registry, sink: EventSink, events: E
     repository(name: RepositoryName): Repository {
       const real = registry.repository(name);
       // Built once per handle, so a handler calling blobs() twice gets the same decorated store.
-      let b: BlobStore | undefined;
-      let u: UploadStore | undefined;
-      let m: ManifestStore | undefined;
-      let t: TagStore | undefined;
       return Object.assign(Object.create(real) as Repository, {
-        blobs: () => {
-          b ??= blobs(name, real.blobs());
-          return b;
-        },
-        uploads: () => {
-          u ??= uploads(name, real.uploads());
-          return u;
-        },
-        manifests: () => {
-          m ??= manifests(name, real.manifests());
-          return m;
-        },
-        tags: () => {
-          t ??= tags(name, real.tags());
-          return t;
-        },
+        blobs: once(() => blobs(name, real.blobs())),
+        uploads: once(() => uploads(name, real.uploads())),
+        manifests: once(() => manifests(name, real.manifests())),
+        tags: once(() => tags(name, real.tags())),
       });
     },
   });

@@ -5,6 +5,7 @@ import { describe, test } from 'node:test';
 import { pino } from 'pino';
 import { currentContext } from '../../src/http/context.js';
 import { decorateRegistry } from '../helpers/decorators.js';
+import { deferred } from '../helpers/deferred.js';
 import { assertError, pushBlob, sha256 } from '../helpers/http.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -103,14 +104,8 @@ describe('dispatcher', () => {
   });
 
   test('a client going away aborts the signal passed to the service', async () => {
-    let resolveAborted: (reason: unknown) => void = () => undefined;
-    const aborted = new Promise((resolve) => {
-      resolveAborted = resolve;
-    });
-    let entered: () => void = () => undefined;
-    const inService = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
+    const aborted = deferred<unknown>();
+    const inService = deferred();
     const server = await startTestServer(
       {},
       {
@@ -119,9 +114,9 @@ describe('dispatcher', () => {
             blobs: () => ({
               stat: (_digest, opts) =>
                 new Promise((_resolve, reject) => {
-                  entered();
+                  inService.resolve();
                   opts?.signal?.addEventListener('abort', () => {
-                    resolveAborted(opts.signal?.reason);
+                    aborted.resolve(opts.signal?.reason);
                     reject(opts.signal?.reason);
                   });
                 }),
@@ -133,9 +128,9 @@ describe('dispatcher', () => {
       const req = request(`${server.url}/v2/abort/me/blobs/${sha256('x')}`);
       req.on('error', () => undefined);
       req.end();
-      await inService;
+      await inService.promise;
       req.destroy();
-      assert.ok((await aborted) instanceof Error);
+      assert.ok((await aborted.promise) instanceof Error);
       // The server is still healthy afterwards.
       assert.equal((await fetch(`${server.url}/v2/`)).status, 200);
     } finally {

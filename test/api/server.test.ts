@@ -8,6 +8,7 @@ import { pino } from 'pino';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { parseListenAddress, startServer } from '../../src/http/server.js';
 import { decorateRegistry } from '../helpers/decorators.js';
+import { deferred } from '../helpers/deferred.js';
 import { sha256 } from '../helpers/http.js';
 import { startTestServer } from '../helpers/server.js';
 
@@ -49,14 +50,8 @@ describe('server', () => {
   });
 
   test('close() lets an in-flight request finish and refuses new connections', async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => {
-      release = resolve;
-    });
-    let entered: () => void = () => undefined;
-    const inService = new Promise<void>((resolve) => {
-      entered = resolve;
-    });
+    const gate = deferred();
+    const inService = deferred();
     const server = await startTestServer(
       {},
       {
@@ -64,8 +59,8 @@ describe('server', () => {
           decorateRegistry(registry, {
             blobs: (real) => ({
               stat: async (digest, opts) => {
-                entered();
-                await gate;
+                inService.resolve();
+                await gate.promise;
                 return real.stat(digest, opts);
               },
             }),
@@ -80,10 +75,10 @@ describe('server', () => {
       req.on('error', reject);
       req.end();
     });
-    await inService;
+    await inService.promise;
     const closed = server.close();
     await assert.rejects(fetch(`${server.url}/v2/`));
-    release();
+    gate.resolve();
     assert.equal(await inflight, 404);
     await closed;
   });

@@ -1,24 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { runCli } from './run-cli.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'berth-config-check-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, text: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, text);
-  return path;
-}
+const temp = useTempDir('berth-config-check-');
+const { file } = temp;
 
 const VALID = `version: 0.1
 log:
@@ -108,7 +95,7 @@ describe('berth config check', () => {
   });
 
   it('exits 1 for a missing file', async () => {
-    const { code, stderr } = await runCli(['config', 'check', join(dir, 'nope.yml')]);
+    const { code, stderr } = await runCli(['config', 'check', temp.path('nope.yml')]);
     assert.equal(code, 1);
     assert.match(stderr, /cannot read configuration file: no such file/);
   });

@@ -1,33 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { createLogger, type LoggerConfig } from '../../src/log/logger.js';
-
-function capture(config: LoggerConfig) {
-  const lines: string[] = [];
-  const logger = createLogger(config, { destination: { write: (line: string) => lines.push(line) } });
-  return { logger, lines };
-}
-
-/** A strict logfmt reader: `key=value` or `key="json-escaped"`, separated by single spaces. */
-function parseLogfmt(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const pair = /([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?: |$)/y;
-  while (pair.lastIndex < text.length) {
-    const at = pair.lastIndex;
-    const m = pair.exec(text);
-    assert.ok(m, `not logfmt at offset ${at}: ${text}`);
-    const [, key = '', value = ''] = m;
-    out[key] = value.startsWith('"') ? (JSON.parse(value) as string) : value;
-  }
-  return out;
-}
+import { captureLogger, parseLogfmt } from '../helpers/logs.js';
 
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const FIELDS = { service: 'registry', environment: 'test env' };
 
 describe('logger formatters', () => {
   it('json: one object per line with level label, ISO time, message and the configured fields', () => {
-    const { logger, lines } = capture({ level: 'info', formatter: 'json', fields: FIELDS });
+    const { logger, lines } = captureLogger({ level: 'info', formatter: 'json', fields: FIELDS });
     logger.info({ repo: 'library/alpine', req: { method: 'GET' } }, 'pulled manifest');
     assert.equal(lines.length, 1);
     assert.ok(lines[0]?.endsWith('\n'));
@@ -42,7 +22,7 @@ describe('logger formatters', () => {
   });
 
   it('logfmt: time, level and msg first, then flattened key=value pairs with quoting', () => {
-    const { logger, lines } = capture({ level: 'info', formatter: 'logfmt', fields: FIELDS });
+    const { logger, lines } = captureLogger({ level: 'info', formatter: 'logfmt', fields: FIELDS });
     logger.child({ request_id: 'r-1' }).warn({ req: { method: 'GET', uri: '/v2/' }, n: 3 }, 'slow "request"\nhere');
     assert.equal(lines.length, 1);
     const line = lines[0] ?? '';
@@ -61,7 +41,7 @@ describe('logger formatters', () => {
   });
 
   it('text: a readable line — time, padded level, message, then key=value pairs', () => {
-    const { logger, lines } = capture({ level: 'debug', formatter: 'text', fields: FIELDS });
+    const { logger, lines } = captureLogger({ level: 'debug', formatter: 'text', fields: FIELDS });
     logger.debug({ port: 5000 }, 'listening on :5000');
     assert.equal(lines.length, 1);
     const m = /^(\S+) (DEBUG|INFO |WARN |ERROR) (listening on :5000) (.*)\n$/.exec(lines[0] ?? '');
@@ -72,7 +52,7 @@ describe('logger formatters', () => {
 
   it('text and logfmt include errors with their message', () => {
     for (const formatter of ['text', 'logfmt'] as const) {
-      const { logger, lines } = capture({ level: 'info', formatter });
+      const { logger, lines } = captureLogger({ level: 'info', formatter });
       logger.error({ err: new Error('disk on fire') }, 'request failed');
       assert.match(lines[0] ?? '', /err\.message="disk on fire"/, formatter);
       assert.match(lines[0] ?? '', /err\.type=Error/, formatter);
@@ -80,7 +60,7 @@ describe('logger formatters', () => {
   });
 
   it('honours the level', () => {
-    const { logger, lines } = capture({ level: 'warn', formatter: 'json' });
+    const { logger, lines } = captureLogger({ level: 'warn', formatter: 'json' });
     logger.debug('hidden');
     logger.info('hidden');
     logger.warn('shown');
@@ -93,7 +73,7 @@ describe('logger formatters', () => {
 
   it('censors credentials passed by mistake', () => {
     for (const formatter of ['json', 'logfmt', 'text'] as const) {
-      const { logger, lines } = capture({ level: 'info', formatter });
+      const { logger, lines } = captureLogger({ level: 'info', formatter });
       logger.info(
         { password: 'pw-value', req: { headers: { authorization: 'Bearer tok-value', host: 'r.example' } } },
         'request',

@@ -1,17 +1,9 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { runCli, startCli } from './run-cli.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'berth-serve-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
+const temp = useTempDir('berth-serve-');
 
 interface LogLine {
   level: string;
@@ -27,9 +19,8 @@ describe('berth serve', () => {
   it('serves with a config file, logs unsupported keys, and stops cleanly on SIGTERM', {
     timeout: 30_000,
   }, async () => {
-    const path = join(dir, 'config.yml');
-    await writeFile(
-      path,
+    const path = await temp.file(
+      'config.yml',
       [
         'version: 0.1',
         'log:',
@@ -81,7 +72,7 @@ describe('berth serve', () => {
 
   it('uses the embedded default with REGISTRY_* overrides when given no file', { timeout: 30_000 }, async () => {
     const cli = startCli(['serve'], {
-      cwd: dir,
+      cwd: temp.dir,
       env: { REGISTRY_HTTP_ADDR: '127.0.0.1:0', REGISTRY_STORAGE: 'inmemory', REGISTRY_LOG_FORMATTER: 'logfmt' },
     });
     try {
@@ -102,8 +93,7 @@ describe('berth serve', () => {
   });
 
   it('exits 1 naming the key when the configuration is invalid', async () => {
-    const path = join(dir, 'bad.yml');
-    await writeFile(path, 'version: 0.1\nstorage:\n  inmemory:\nhttp:\n  relativeurls: perhaps\n');
+    const path = await temp.file('bad.yml', 'version: 0.1\nstorage:\n  inmemory:\nhttp:\n  relativeurls: perhaps\n');
     const { code, stderr } = await runCli(['serve', path]);
     assert.equal(code, 1);
     assert.match(stderr, /http\.relativeurls: expected boolean, got string "perhaps"/);
@@ -111,7 +101,7 @@ describe('berth serve', () => {
 
   it('exits 1 when REGISTRY_CONFIGURATION_PATH names a missing file', async () => {
     const { code, stderr } = await runCli(['serve'], {
-      env: { REGISTRY_CONFIGURATION_PATH: join(dir, 'missing.yml') },
+      env: { REGISTRY_CONFIGURATION_PATH: temp.path('missing.yml') },
     });
     assert.equal(code, 1);
     assert.match(stderr, /missing\.yml\): *\n *cannot read configuration file: no such file/);

@@ -5,13 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startCli } from '../cli/run-cli.js';
 import { sha256 } from '../helpers/http.js';
+import { startWorkerCluster } from '../helpers/workers.js';
 
 interface LogLine {
   msg: string;
@@ -60,23 +61,7 @@ describe('http.workers', () => {
   test('spreads one upload over the workers, replaces a killed worker, and stops on SIGTERM', {
     timeout: 90_000,
   }, async () => {
-    const config = join(dir, 'config.yml');
-    await writeFile(
-      config,
-      [
-        'version: 0.1',
-        'log:',
-        '  formatter: json',
-        'storage:',
-        '  filesystem:',
-        `    rootdirectory: ${JSON.stringify(join(dir, 'data'))}`,
-        'http:',
-        '  addr: 127.0.0.1:0',
-        '  workers: 2',
-        '',
-      ].join('\n'),
-    );
-    const cli = startCli(['serve', config]);
+    const cli = await startWorkerCluster(dir);
     const logs = (): LogLine[] => cli.lines.map((line) => JSON.parse(line) as LogLine);
     /** A line already read, or the next one to come, that satisfies `match`. */
     const lineWhere = async (match: (line: string) => boolean): Promise<string> =>

@@ -1,25 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { DEFAULT_CONFIG_SOURCE } from '../../src/config/default.js';
 import { ConfigError } from '../../src/config/errors.js';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
-let dir: string;
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'berth-config-'));
-});
-after(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, text: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, text);
-  return path;
-}
+const temp = useTempDir('berth-config-');
+const { file } = temp;
 
 describe('loadConfig', () => {
   it('reads a file and applies the environment over it', async () => {
@@ -64,7 +51,7 @@ describe('loadConfig', () => {
   });
 
   it('fails with a ConfigError for a missing file', () => {
-    const path = join(dir, 'missing.yml');
+    const path = temp.path('missing.yml');
     assert.throws(
       () => loadConfig({ file: path, env: {} }),
       (err: unknown) =>

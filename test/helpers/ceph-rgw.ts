@@ -10,9 +10,10 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { freePort } from './tools.js';
 
 const run = promisify(execFile);
@@ -26,6 +27,8 @@ export interface CephRgw {
   client: S3Client;
   /** Creates a bucket no other caller of this function gets and returns its name. */
   createBucket(prefix?: string): Promise<string>;
+  /** Every key in `bucket` below `prefix` (default: all), as the server lists them, page by page. */
+  listKeys(bucket: string, prefix?: string): Promise<string[]>;
   /** `storage.s3` parameters for `bucket` (and an optional root directory). */
   parameters(bucket: string, rootdirectory?: string): Record<string, unknown>;
   /** Stops the daemons and removes their directory. */
@@ -125,6 +128,22 @@ export async function startCephRgw(): Promise<CephRgw> {
       await client.send(new CreateBucketCommand({ Bucket: bucket }));
       return bucket;
     },
+    async listKeys(bucket, prefix = '') {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const page = await client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: prefix,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        );
+        for (const item of page.Contents ?? []) if (item.Key !== undefined) keys.push(item.Key);
+        token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+      } while (token !== undefined);
+      return keys;
+    },
     parameters(bucket, rootdirectory) {
       return {
         bucket,
@@ -140,6 +159,30 @@ export async function startCephRgw(): Promise<CephRgw> {
       client.destroy();
       await down();
     },
+  };
+}
+
+/**
+ * One gateway for the calling test file: registers a `before` hook that starts it (about 15 s),
+ * then runs `setup` with it, and an `after` hook that stops it. Set-up that needs the gateway
+ * belongs in `setup`: Node 20 runs a file's top-level `before` hooks concurrently, not in turn.
+ * @returns the running gateway; throws when called before the `before` hook has run.
+ */
+export function useCephRgw(setup?: (rgw: CephRgw) => Promise<void>): () => CephRgw {
+  let rgw: CephRgw | undefined;
+  before(
+    async () => {
+      rgw = await startCephRgw();
+      await setup?.(rgw);
+    },
+    { timeout: 300_000 },
+  );
+  after(async () => {
+    await rgw?.stop();
+  });
+  return () => {
+    if (rgw === undefined) throw new Error('the ceph-rgw gateway is not running yet');
+    return rgw;
   };
 }
 

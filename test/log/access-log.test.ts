@@ -10,32 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import type { LogFormatter } from '../../src/config/schema.js';
 import { clientAddress, parseTrustedProxies } from '../../src/http/client-address.js';
-import { createLogger } from '../../src/log/logger.js';
 import { basic, tempDir, writeHtpasswd } from '../auth/support.js';
+import { captureLogger, parseLogfmt } from '../helpers/logs.js';
 import { startTestServer } from '../helpers/server.js';
 
 /** A logger writing in `formatter` into an array, as `berth serve` would write to stderr. */
 function capture(formatter: LogFormatter) {
-  const lines: string[] = [];
-  const logger = createLogger(
-    { level: 'info', formatter },
-    { destination: { write: (line: string) => lines.push(line) } },
-  );
-  return { logger, lines };
-}
-
-/** A strict logfmt reader: `key=value` or `key="json-escaped"`, separated by single spaces. */
-function parseLogfmt(text: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const pair = /([^\s=]+)=("(?:[^"\\]|\\.)*"|[^\s"]*)(?: |$)/y;
-  while (pair.lastIndex < text.length) {
-    const at = pair.lastIndex;
-    const m = pair.exec(text);
-    assert.ok(m, `not logfmt at offset ${at}: ${text}`);
-    const [, key = '', value = ''] = m;
-    out[key] = value.startsWith('"') ? (JSON.parse(value) as string) : value;
-  }
-  return out;
+  return captureLogger({ level: 'info', formatter });
 }
 
 /** Reads one access line of any formatter into string fields. */

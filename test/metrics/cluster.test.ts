@@ -9,8 +9,8 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startCli } from '../cli/run-cli.js';
 import { waitForReport } from '../health/support.js';
+import { startWorkerCluster } from '../helpers/workers.js';
 import { scrape } from './scrape.js';
 
 /** One request on its own connection, so the cluster's round robin picks a worker for it. */
@@ -41,31 +41,16 @@ describe('http.debug with http.workers', () => {
 
   test('the primary aggregates the workers metrics and health', { timeout: 90_000 }, async () => {
     const flag = join(dir, 'maintenance');
-    const config = join(dir, 'config.yml');
-    await writeFile(
-      config,
-      [
-        'version: 0.1',
-        'log:',
-        '  formatter: json',
-        'storage:',
-        '  filesystem:',
-        `    rootdirectory: ${JSON.stringify(join(dir, 'data'))}`,
-        'http:',
-        '  addr: 127.0.0.1:0',
-        '  workers: 2',
-        '  debug:',
-        '    addr: 127.0.0.1:0',
-        '    prometheus:',
-        '      enabled: true',
-        'health:',
-        '  file:',
-        `    - file: ${JSON.stringify(flag)}`,
-        '      interval: 50ms',
-        '',
-      ].join('\n'),
-    );
-    const cli = startCli(['serve', config]);
+    const cli = await startWorkerCluster(dir, [
+      '  debug:',
+      '    addr: 127.0.0.1:0',
+      '    prometheus:',
+      '      enabled: true',
+      'health:',
+      '  file:',
+      `    - file: ${JSON.stringify(flag)}`,
+      '      interval: 50ms',
+    ]);
     const logs = (): LogLine[] => cli.lines.map((line) => JSON.parse(line) as LogLine);
     try {
       const debugLine = JSON.parse(await cli.waitForLine((l) => l.includes('debug server listening'))) as LogLine;

@@ -19,6 +19,7 @@ import type { Descriptor, Registry, Repository } from '../../src/registry/types.
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { createFilesystemDriver } from '../../src/storage/drivers/filesystem.js';
 import { createInMemoryDriver } from '../../src/storage/drivers/inmemory.js';
+import { pseudoRandomBytes } from '../helpers/pseudo-random.js';
 
 /** A fresh, empty driver for one test and how to dispose of it. */
 export interface DriverHandle {
@@ -86,15 +87,7 @@ export const EMPTY_SHA256 = parseDigest('sha256:e3b0c44298fc1c149afbf4c8996fb924
 
 /** Deterministic pseudo-random bytes; different seeds give different content. */
 export function content(size: number, seed = 1): Buffer {
-  const out = Buffer.alloc(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return pseudoRandomBytes(size, seed);
 }
 
 /** Yields `data` in pieces of `size` bytes, as a request body arrives. */

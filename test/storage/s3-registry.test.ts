@@ -10,12 +10,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
 import { ConfigSchema } from '../../src/config/schema.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
-import { type CephRgw, type CountingProxy, startCephRgw, startCountingProxy } from '../helpers/ceph-rgw.js';
+import { type CountingProxy, startCountingProxy, useCephRgw } from '../helpers/ceph-rgw.js';
 import {
   OCI_CONFIG,
   OCI_LAYER,
@@ -33,25 +32,18 @@ const MIB = 1024 * 1024;
 /** Headers and XML of the handful of small S3 calls a commit makes (stat, copy, link, cleanup). */
 const COMMIT_BYTES = 256 * 1024;
 
-let rgw: CephRgw;
 let proxy: CountingProxy;
-
-before(
-  async () => {
-    rgw = await startCephRgw();
-    proxy = await startCountingProxy(rgw.endpoint);
-  },
-  { timeout: 300_000 },
-);
+const rgw = useCephRgw(async (gateway) => {
+  proxy = await startCountingProxy(gateway.endpoint);
+});
 
 after(async () => {
   await proxy?.close();
-  await rgw?.stop();
 });
 
 /** Berth on `bucket` under `rootdirectory`, reaching the store through the counting proxy. */
 async function startBerth(bucket: string, rootdirectory: string, redirect = true): Promise<RunningServer> {
-  const s3 = { ...rgw.parameters(bucket, rootdirectory), regionendpoint: proxy.endpoint, chunksize: 5 * MIB };
+  const s3 = { ...rgw().parameters(bucket, rootdirectory), regionendpoint: proxy.endpoint, chunksize: 5 * MIB };
   const config = ConfigSchema.parse({
     version: '0.1',
     log: { level: 'error', accesslog: { disabled: true } },
@@ -59,23 +51,6 @@ async function startBerth(bucket: string, rootdirectory: string, redirect = true
     http: { addr: '127.0.0.1:0' },
   });
   return startServer(config, { logger: pino({ level: 'silent' }) });
-}
-
-async function keysIn(bucket: string, prefix: string): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await rgw.client.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token === undefined ? {} : { ContinuationToken: token }),
-      }),
-    );
-    for (const item of page.Contents ?? []) if (item.Key !== undefined) keys.push(item.Key);
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  return keys;
 }
 
 /** PATCHes `chunks` one request each, then PUTs the digest; returns bytes sent to S3 by the PUT alone. */
@@ -112,7 +87,7 @@ async function pushChunked(
 
 describe('registry over the s3 driver', () => {
   it('pushes a blob in chunks as multipart uploads and commits it without sending it again', async () => {
-    const bucket = await rgw.createBucket('push');
+    const bucket = await rgw().createBucket('push');
     const berth = await startBerth(bucket, '/registry');
     try {
       const chunks = [randomBytes(4 * MIB), randomBytes(4 * MIB), randomBytes(4 * MIB)];
@@ -125,7 +100,7 @@ describe('registry over the s3 driver', () => {
       assert.ok(pushSent < total + 4 * MIB + COMMIT_BYTES, `the push sent ${pushSent} bytes for ${total}`);
 
       const hex = digest.slice('sha256:'.length);
-      const keys = await keysIn(bucket, 'registry/');
+      const keys = await rgw().listKeys(bucket, 'registry/');
       assert.ok(
         keys.includes(`registry/docker/registry/v2/blobs/sha256/${hex.slice(0, 2)}/${hex}/data`),
         keys.join('\n'),
@@ -148,7 +123,7 @@ describe('registry over the s3 driver', () => {
   });
 
   it('redirects blob reads to presigned URLs, and serves them itself with redirect.disable', async () => {
-    const bucket = await rgw.createBucket('redirect');
+    const bucket = await rgw().createBucket('redirect');
     const redirecting = await startBerth(bucket, '/r');
     const direct = await startBerth(bucket, '/r', false);
     try {
@@ -216,11 +191,11 @@ async function startDistribution(
       'storage:',
       '  s3:',
       `    region: us-east-1`,
-      `    regionendpoint: ${rgw.endpoint}`,
+      `    regionendpoint: ${rgw().endpoint}`,
       `    bucket: ${bucket}`,
       `    rootdirectory: ${rootdirectory}`,
-      `    accesskey: ${rgw.accessKey}`,
-      `    secretkey: ${rgw.secretKey}`,
+      `    accesskey: ${rgw().accessKey}`,
+      `    secretkey: ${rgw().secretKey}`,
       '    secure: false',
       '    chunksize: 5242880',
       '  delete:',
@@ -257,7 +232,7 @@ async function startDistribution(
 
 describe('a bucket shared with registry:2 (docker-registry on s3)', () => {
   it('serves what registry:2 pushed, and registry:2 serves what Berth pushed', { timeout: 240_000 }, async () => {
-    const bucket = await rgw.createBucket('compat');
+    const bucket = await rgw().createBucket('compat');
     const work = await mkdtemp(join(tmpdir(), 'berth-s3-compat-'));
     const distribution = await startDistribution(bucket, '/shared');
     const berth = await startBerth(bucket, '/shared');

@@ -6,19 +6,18 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import {
   DeleteObjectsCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   PutObjectCommand,
 } from '@aws-sdk/client-s3';
 import type { StorageDriver } from '../../src/storage/driver.js';
 import { createS3Driver } from '../../src/storage/drivers/s3.js';
 import { parseS3Parameters, type S3DriverOptions } from '../../src/storage/drivers/s3-config.js';
 import { PathNotFoundError } from '../../src/storage/errors.js';
-import { type CephRgw, startCephRgw, startCountingProxy } from '../helpers/ceph-rgw.js';
+import { startCountingProxy, useCephRgw } from '../helpers/ceph-rgw.js';
 import { bytes, collect, readAll, walkPaths } from './contract/harness.js';
 import { runDriverContract } from './driver-contract.js';
 
@@ -26,19 +25,9 @@ const MIB = 1024 * 1024;
 /** Request headers and XML of a few S3 calls: far below any object the tests write. */
 const METADATA_BYTES = 64 * 1024;
 
-let rgw: CephRgw;
 let contractBucket: string;
-
-before(
-  async () => {
-    rgw = await startCephRgw();
-    contractBucket = await rgw.createBucket('contract');
-  },
-  { timeout: 300_000 },
-);
-
-after(async () => {
-  await rgw?.stop();
+const rgw = useCephRgw(async (gateway) => {
+  contractBucket = await gateway.createBucket('contract');
 });
 
 function driverFor(
@@ -47,33 +36,15 @@ function driverFor(
   extra: Partial<S3DriverOptions> = {},
   endpoint?: string,
 ): StorageDriver {
-  const parameters = rgw.parameters(bucket, rootdirectory);
+  const parameters = rgw().parameters(bucket, rootdirectory);
   if (endpoint !== undefined) parameters['regionendpoint'] = endpoint;
   return createS3Driver({ ...parseS3Parameters({ ...parameters, chunksize: 5 * MIB }), ...extra });
 }
 
-/** Every key in `bucket` below `prefix`, as the server lists them. */
-async function keysIn(bucket: string, prefix = ''): Promise<string[]> {
-  const keys: string[] = [];
-  let token: string | undefined;
-  do {
-    const page = await rgw.client.send(
-      new ListObjectsV2Command({
-        Bucket: bucket,
-        Prefix: prefix,
-        ...(token === undefined ? {} : { ContinuationToken: token }),
-      }),
-    );
-    for (const item of page.Contents ?? []) if (item.Key !== undefined) keys.push(item.Key);
-    token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
-  } while (token !== undefined);
-  return keys;
-}
-
 async function emptyPrefix(bucket: string, prefix: string): Promise<void> {
-  const keys = await keysIn(bucket, prefix);
+  const keys = await rgw().listKeys(bucket, prefix);
   for (let i = 0; i < keys.length; i += 1000) {
-    await rgw.client.send(
+    await rgw().client.send(
       new DeleteObjectsCommand({
         Bucket: bucket,
         Delete: { Objects: keys.slice(i, i + 1000).map((Key) => ({ Key })), Quiet: true },
@@ -83,7 +54,7 @@ async function emptyPrefix(bucket: string, prefix: string): Promise<void> {
 }
 
 async function openUploads(bucket: string): Promise<number> {
-  const answer = await rgw.client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+  const answer = await rgw().client.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
   return answer.Uploads?.length ?? 0;
 }
 
@@ -117,16 +88,16 @@ runDriverContract(
 
 describe('s3 driver', () => {
   it('uses distribution key layout: rootdirectory prefix + path without its leading slash', async () => {
-    const bucket = await rgw.createBucket('layout');
+    const bucket = await rgw().createBucket('layout');
     const link = '/docker/registry/v2/repositories/library/alpine/_manifests/tags/latest/current/link';
     await driverFor(bucket, '/registry').putContent(link, bytes('sha256:x'));
     await driverFor(bucket).putContent('/top/file', bytes('y'));
-    assert.deepEqual((await keysIn(bucket)).sort(), [
+    assert.deepEqual((await rgw().listKeys(bucket)).sort(), [
       'registry/docker/registry/v2/repositories/library/alpine/_manifests/tags/latest/current/link',
       'top/file',
     ]);
     // An object written by another client under the same layout reads back through the driver.
-    await rgw.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'registry/written/elsewhere', Body: 'z' }));
+    await rgw().client.send(new PutObjectCommand({ Bucket: bucket, Key: 'registry/written/elsewhere', Body: 'z' }));
     const rooted = driverFor(bucket, 'registry/');
     assert.equal((await rooted.getContent('/written/elsewhere')).toString(), 'z');
     assert.deepEqual(await rooted.list('/'), ['/docker', '/written']);
@@ -134,7 +105,7 @@ describe('s3 driver', () => {
   });
 
   it('maps a writer to a multipart upload of chunksize parts', async () => {
-    const bucket = await rgw.createBucket('multipart');
+    const bucket = await rgw().createBucket('multipart');
     const driver = driverFor(bucket, '/r');
     const data = pattern(12 * MIB, 1);
     const writer = await driver.writer('/up/data');
@@ -144,13 +115,13 @@ describe('s3 driver', () => {
     await assert.rejects(driver.stat('/up/data'), PathNotFoundError);
     await writer.commit();
     assert.equal(await openUploads(bucket), 0);
-    const head = await rgw.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'r/up/data' }));
+    const head = await rgw().client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'r/up/data' }));
     assert.match(head.ETag ?? '', /-3"?$/, 'three parts: 5 + 5 + 2 MiB');
     assert.equal(sha256(await driver.getContent('/up/data')), sha256(data));
   });
 
   it('aborts the multipart upload when a writer is closed or cancelled', async () => {
-    const bucket = await rgw.createBucket('abort');
+    const bucket = await rgw().createBucket('abort');
     const driver = driverFor(bucket);
     for (const end of ['close', 'cancel'] as const) {
       const writer = await driver.writer(`/w/${end}`);
@@ -163,8 +134,8 @@ describe('s3 driver', () => {
   });
 
   it('appends by copying the committed object server-side: its bytes are never sent again', async () => {
-    const bucket = await rgw.createBucket('append');
-    const proxy = await startCountingProxy(rgw.endpoint);
+    const bucket = await rgw().createBucket('append');
+    const proxy = await startCountingProxy(rgw().endpoint);
     try {
       const driver = driverFor(bucket, '/a', {}, proxy.endpoint);
       const first = pattern(6 * MIB, 3);
@@ -188,7 +159,7 @@ describe('s3 driver', () => {
   });
 
   it('reads a small committed object back to append to it (below the 5 MiB part minimum)', async () => {
-    const driver = driverFor(await rgw.createBucket('small'));
+    const driver = driverFor(await rgw().createBucket('small'));
     const parts = [pattern(MIB, 4), pattern(3 * MIB, 5), pattern(2 * MIB, 6), bytes('tail')];
     for (const part of parts) {
       const writer = await driver.writer('/s/data', { append: true });
@@ -203,8 +174,8 @@ describe('s3 driver', () => {
   });
 
   it('moves large objects with a multipart server-side copy', async () => {
-    const bucket = await rgw.createBucket('move');
-    const proxy = await startCountingProxy(rgw.endpoint);
+    const bucket = await rgw().createBucket('move');
+    const proxy = await startCountingProxy(rgw().endpoint);
     try {
       const driver = driverFor(
         bucket,
@@ -218,8 +189,10 @@ describe('s3 driver', () => {
       await driver.move('/_uploads/u1/data', '/blobs/sha256/ab/abcd/data');
       const sent = proxy.sent - before;
       assert.ok(sent < METADATA_BYTES, `moving ${data.length} bytes sent ${sent} bytes`);
-      assert.deepEqual(await keysIn(bucket), ['m/blobs/sha256/ab/abcd/data']);
-      const head = await rgw.client.send(new HeadObjectCommand({ Bucket: bucket, Key: 'm/blobs/sha256/ab/abcd/data' }));
+      assert.deepEqual(await rgw().listKeys(bucket), ['m/blobs/sha256/ab/abcd/data']);
+      const head = await rgw().client.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: 'm/blobs/sha256/ab/abcd/data' }),
+      );
       assert.match(head.ETag ?? '', /-3"?$/, 'copied in three parts');
       assert.equal(sha256(await driver.getContent('/blobs/sha256/ab/abcd/data')), sha256(data));
       // A small move is one CopyObject.
@@ -233,7 +206,7 @@ describe('s3 driver', () => {
   });
 
   it('paginates listings and walks, and deletes trees in batches of 1000', { timeout: 120_000 }, async () => {
-    const bucket = await rgw.createBucket('many');
+    const bucket = await rgw().createBucket('many');
     const driver = driverFor(bucket, '/p');
     const names = Array.from({ length: 1010 }, (_, i) => `f${String(i).padStart(4, '0')}`);
     for (let i = 0; i < names.length; i += 50) {
@@ -251,17 +224,17 @@ describe('s3 driver', () => {
     const resumed = await walkPaths(driver, '/', { startAfter: '/d/f1000' });
     assert.deepEqual(resumed, ['/d/f1001', ...names.slice(1002).map((n) => `/d/${n}`), '/d-sibling', '/d-sibling/x']);
     await driver.delete('/d');
-    assert.deepEqual(await keysIn(bucket), ['p/d-sibling/x']);
+    assert.deepEqual(await rgw().listKeys(bucket), ['p/d-sibling/x']);
   });
 
   it('answers redirects with presigned GET and HEAD URLs valid for 20 minutes', async () => {
-    const bucket = await rgw.createBucket('presign');
+    const bucket = await rgw().createBucket('presign');
     const driver = driverFor(bucket, '/r');
     await driver.putContent('/blobs/data', bytes('served by the object store'));
     const url = await driver.redirectURL?.('/blobs/data', 'GET');
     assert.ok(url !== undefined);
     const parsed = new URL(url);
-    assert.equal(`${parsed.origin}${parsed.pathname}`, `${rgw.endpoint}/${bucket}/r/blobs/data`);
+    assert.equal(`${parsed.origin}${parsed.pathname}`, `${rgw().endpoint}/${bucket}/r/blobs/data`);
     assert.equal(parsed.searchParams.get('X-Amz-Expires'), '1200');
     const response = await fetch(url);
     assert.equal(response.status, 200);

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import type { BlobRequestConditions, BlockBlobClient } from '@azure/storage-blob';
 import type { CallOptions, FileWriter } from '../driver.js';
 import { abortOption, isAzureNotFound, isAzureStatus } from './azure-sdk.js';
+import { WriterLifecycle } from './writer-state.js';
 
 /** What a writer needs from its driver. */
 export interface BlockWriterTarget {
@@ -115,13 +116,7 @@ export async function openBlockWriter(
   let pending: Buffer[] = [];
   let pendingBytes = 0;
   let size = base.size;
-  let state: 'open' | 'committed' | 'closed' | 'cancelled' = 'open';
-  let busy = false;
-
-  const ensureOpen = (what: string): void => {
-    if (state !== 'open') throw new Error(`cannot ${what} ${target.path}: writer is ${state}`);
-    if (busy) throw new Error(`cannot ${what} ${target.path}: a write is in progress`);
-  };
+  const lifecycle = new WriterLifecycle(target.path);
 
   async function flush(opts: CallOptions | undefined): Promise<void> {
     if (pendingBytes === 0) return;
@@ -138,32 +133,18 @@ export async function openBlockWriter(
       return size;
     },
 
-    async write(src, opts) {
-      ensureOpen('write');
-      busy = true;
-      let written = 0;
-      try {
-        opts?.signal?.throwIfAborted();
-        for await (const chunk of src) {
-          opts?.signal?.throwIfAborted();
-          if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-          if (chunk.length === 0) continue;
-          // Copied: callers may reuse their buffers once the chunk is handed over.
-          pending.push(Buffer.from(chunk));
-          pendingBytes += chunk.length;
-          written += chunk.length;
-          size += chunk.length;
-          if (pendingBytes >= target.blockSize) await flush(opts);
-        }
-        return written;
-      } finally {
-        busy = false;
-      }
+    write(src, opts) {
+      return lifecycle.writeChunks(src, opts?.signal, (chunk) => {
+        // Copied: callers may reuse their buffers once the chunk is handed over.
+        pending.push(Buffer.from(chunk));
+        pendingBytes += chunk.length;
+        size += chunk.length;
+        return pendingBytes >= target.blockSize ? flush(opts) : undefined;
+      });
     },
 
     async commit(opts) {
-      ensureOpen('commit');
-      busy = true;
+      lifecycle.begin('commit');
       try {
         opts?.signal?.throwIfAborted();
         await flush(opts);
@@ -173,26 +154,25 @@ export async function openBlockWriter(
             conditions: base.conditions,
           }),
         );
-        state = 'committed';
+        lifecycle.markCommitted();
       } catch (error) {
         if (isAzureStatus(error, 412) || isAzureStatus(error, 409)) {
           throw new Error(`${target.path} changed while being appended to`, { cause: error });
         }
         throw error;
       } finally {
-        busy = false;
+        lifecycle.end();
       }
     },
 
     async close() {
       // Staged blocks that are never committed are dropped by the service (after a week at most).
-      if (state === 'open') state = 'closed';
+      lifecycle.markClosed();
       pending = [];
     },
 
     async cancel() {
-      if (state === 'committed' || state === 'cancelled') return;
-      state = 'cancelled';
+      if (!lifecycle.markCancelled()) return;
       pending = [];
       if (!append) return;
       try {

@@ -8,7 +8,7 @@
  * request, and derive the directories. Writers stage blocks and commit block lists (see
  * azure-writer.ts); moves are server-side copies; redirects are read-only SAS URLs.
  */
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   BlobSASPermissions,
   BlobServiceClient,
@@ -17,8 +17,8 @@ import {
   StorageSharedKeyCredential,
 } from '@azure/storage-blob';
 import type { CallOptions, FileInfo, StorageDriver } from '../driver.js';
-import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
-import { isValidPath, validatePath } from '../paths.js';
+import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
+import { validatePath } from '../paths.js';
 import type { AzureDriverOptions } from './azure-config.js';
 import {
   abortOption,
@@ -28,8 +28,10 @@ import {
   isContainerNotFound,
   isInvalidRange,
 } from './azure-sdk.js';
-import { type ListedFile, walkFlatListing } from './azure-walk.js';
 import { openBlockWriter } from './azure-writer.js';
+import { bodyStream, checkRead, readObjectBody } from './common.js';
+import { walkFlatListing } from './flat-walk.js';
+import { addChildren, type ListedObject, listedChildren, listedFiles } from './object-listing.js';
 
 export type { AzureDriverOptions } from './azure-config.js';
 
@@ -43,21 +45,6 @@ const PAGE_SIZE = 5000;
 const DELETE_BATCH = 16;
 /** Re-requests of the rest of a download whose connection broke, from where it broke. */
 const READ_RETRIES = 3;
-
-function abortable(stream: Readable, signal: AbortSignal | undefined): Readable {
-  return signal === undefined ? stream : addAbortSignal(signal, stream);
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    chunks.push(buffer);
-    total += buffer.length;
-  }
-  return Buffer.concat(chunks, total);
-}
 
 /**
  * Creates the driver. No request is made here: a missing container is created by the first write,
@@ -104,29 +91,18 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
   }
 
   /** Every blob name below `namePrefix`, flat, in name order; nothing when the container is missing. */
-  async function* listNames(
-    namePrefix: string,
-    signal: AbortSignal | undefined,
-  ): AsyncGenerator<{ name: string; size: number; modTime: Date }> {
+  async function* listNames(namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<ListedObject> {
     const pages = container
       .listBlobsFlat({ prefix: namePrefix, ...abortOption(signal) })
       .byPage({ maxPageSize: PAGE_SIZE });
     try {
       for await (const page of pages) {
         for (const item of page.segment.blobItems) {
-          yield { name: item.name, size: item.properties.contentLength ?? 0, modTime: item.properties.lastModified };
+          yield { key: item.name, size: item.properties.contentLength ?? 0, modTime: item.properties.lastModified };
         }
       }
     } catch (error) {
       if (!isContainerNotFound(error)) throw error;
-    }
-  }
-
-  /** {@link listNames} as driver paths, leaving out names no driver path has (written by other tools). */
-  async function* listFlat(namePrefix: string, signal: AbortSignal | undefined): AsyncGenerator<ListedFile> {
-    for await (const item of listNames(namePrefix, signal)) {
-      const path = `/${item.name.slice(prefix.length)}`;
-      if (isValidPath(path)) yield { path, size: item.size, modTime: item.modTime };
     }
   }
 
@@ -219,12 +195,7 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
         if (isAzureNotFound(error)) throw new PathNotFoundError(path, { cause: error });
         throw error;
       }
-      const body = response.readableStreamBody as Readable | undefined;
-      if (opts?.maxBytes !== undefined && (response.contentLength ?? 0) > opts.maxBytes) {
-        body?.destroy();
-        throw new ContentTooLargeError(path, opts.maxBytes);
-      }
-      return body === undefined ? Buffer.alloc(0) : readAll(abortable(body, opts?.signal));
+      return readObjectBody(path, response.readableStreamBody as Readable | undefined, response.contentLength, opts);
     },
 
     async putContent(path, content, opts) {
@@ -243,14 +214,7 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
     },
 
     async reader(path, opts) {
-      validatePath(path);
-      const offset = opts?.offset ?? 0;
-      const length = opts?.length;
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
-      if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
-        throw new RangeError(`invalid length ${length} for ${path}`);
-      }
-      opts?.signal?.throwIfAborted();
+      const { offset, length } = checkRead(path, opts);
       const client = blob(path);
       /** Answers what a ranged GET cannot: an empty range, or a range at or past the end. */
       const emptyAt = async (): Promise<Readable> => {
@@ -270,8 +234,7 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
           ...abortOption(opts?.signal),
           maxRetryRequests: READ_RETRIES,
         });
-        const body = response.readableStreamBody as Readable | undefined;
-        return body === undefined ? Readable.from([]) : abortable(body, opts?.signal);
+        return bodyStream(response.readableStreamBody as Readable | undefined, opts?.signal);
       } catch (error) {
         if (isAzureNotFound(error)) throw new PathNotFoundError(path, { cause: error });
         if (isInvalidRange(error)) return emptyAt();
@@ -301,26 +264,21 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
       validatePath(path, true);
       opts?.signal?.throwIfAborted();
       const namePrefix = dirPrefix(path);
-      const names = new Set<string>();
+      const children = new Set<string>();
       try {
         const pages = container
           .listBlobsByHierarchy('/', { prefix: namePrefix, ...abortOption(opts?.signal) })
           .byPage({ maxPageSize: PAGE_SIZE });
         for await (const page of pages) {
-          const items = [
+          addChildren(children, path, namePrefix, [
             ...page.segment.blobItems.map((item) => item.name),
             ...(page.segment.blobPrefixes ?? []).map((item) => item.name.slice(0, -1)),
-          ];
-          for (const name of items) {
-            const child = `${path === '/' ? '' : path}/${name.slice(namePrefix.length)}`;
-            if (isValidPath(child)) names.add(child);
-          }
+          ]);
         }
       } catch (error) {
         if (!isContainerNotFound(error)) throw error;
       }
-      if (names.size === 0 && path !== '/') throw new PathNotFoundError(path);
-      return [...names].sort();
+      return listedChildren(path, children);
     },
 
     async move(from, to, opts) {
@@ -348,7 +306,7 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
       // Every name below the directory, also ones no driver path has: the whole tree goes.
       for await (const item of listNames(dirPrefix(path), opts?.signal)) {
         found = true;
-        batch.push(item.name);
+        batch.push(item.key);
         if (batch.length >= DELETE_BATCH) await flushBatch();
       }
       await flushBatch();
@@ -358,7 +316,7 @@ export function createAzureDriver(options: AzureDriverOptions): StorageDriver {
     async *walk(path, opts) {
       validatePath(path, true);
       if (opts?.startAfter !== undefined) validatePath(opts.startAfter, true);
-      yield* walkFlatListing(listFlat(dirPrefix(path), opts?.signal), path, {
+      yield* walkFlatListing(listedFiles(listNames(dirPrefix(path), opts?.signal), prefix), path, {
         signal: opts?.signal,
         startAfter: opts?.startAfter,
         descend: opts?.descend,

@@ -19,14 +19,16 @@ import { type Dirent, close as fsClose, open as fsOpen, read as fsRead, type Sta
 import type { FileHandle } from 'node:fs/promises';
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { FileInfo, FileWriter, StorageDriver } from '../driver.js';
 import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { joinPath, ROOT_PATH, validatePath, walkTree } from '../paths.js';
+import { abortable, checkRead } from './common.js';
 import { createContentCache, createListingCache } from './content-cache.js';
 import { writeBatched } from './file-batch-writer.js';
 import { FileRangeReader } from './file-range-reader.js';
+import { WriterLifecycle } from './writer-state.js';
 
 export interface FilesystemDriverOptions {
   /** Directory holding the driver's tree; relative paths are resolved against the working directory. */
@@ -75,13 +77,6 @@ function emptyStream(): Readable {
       this.push(null);
     },
   });
-}
-
-function checkOffset(path: string, offset: number, length: number | undefined): void {
-  if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
-  if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
-    throw new RangeError(`invalid length ${length} for ${path}`);
-  }
 }
 
 export function createFilesystemDriver(options: FilesystemDriverOptions): StorageDriver {
@@ -179,11 +174,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
     },
 
     async reader(path, opts) {
-      validatePath(path);
-      const offset = opts?.offset ?? 0;
-      const length = opts?.length;
-      checkOffset(path, offset, length);
-      opts?.signal?.throwIfAborted();
+      const { offset, length } = checkRead(path, opts);
       const handle = await openExisting(path, 'r');
       let stream: Readable;
       try {
@@ -201,7 +192,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
         await handle.close();
         throw error;
       }
-      return opts?.signal ? addAbortSignal(opts.signal, stream) : stream;
+      return abortable(stream, opts?.signal);
     },
 
     async writer(path, opts) {
@@ -415,8 +406,6 @@ async function moveAcrossDevices(src: string, dst: string): Promise<void> {
   await rm(src, { force: true });
 }
 
-type WriterState = 'open' | 'committed' | 'closed' | 'cancelled';
-
 interface FileWriterInit {
   handle: FileHandle;
   target: string;
@@ -430,13 +419,7 @@ interface FileWriterInit {
 function createFileWriter(init: FileWriterInit): FileWriter {
   const { handle, target, initialSize, tmp, append } = init;
   let size = initialSize;
-  let state: WriterState = 'open';
-  let writing = false;
-
-  const ensureOpen = (what: string): void => {
-    if (state !== 'open') throw new Error(`cannot ${what}: writer is ${state}`);
-    if (writing) throw new Error(`cannot ${what}: a write is in progress`);
-  };
+  const lifecycle = new WriterLifecycle();
 
   return {
     get size() {
@@ -444,8 +427,7 @@ function createFileWriter(init: FileWriterInit): FileWriter {
     },
 
     async write(src, opts) {
-      ensureOpen('write');
-      writing = true;
+      lifecycle.begin('write');
       let written = 0;
       try {
         await writeBatched(handle, src, opts?.signal, (n) => {
@@ -454,14 +436,15 @@ function createFileWriter(init: FileWriterInit): FileWriter {
         });
         return written;
       } finally {
-        writing = false;
+        lifecycle.end();
       }
     },
 
     async commit(opts) {
-      ensureOpen('commit');
+      lifecycle.assertReady('commit');
       opts?.signal?.throwIfAborted();
-      state = 'closed';
+      // Closed while the handle is released, so nothing else touches it; committed once renamed.
+      lifecycle.markClosed();
       try {
         // Appended session data is made durable once, when move() puts it in place.
         if (tmp !== undefined) await handle.sync();
@@ -476,12 +459,11 @@ function createFileWriter(init: FileWriterInit): FileWriter {
           throw error;
         }
       }
-      state = 'committed';
+      lifecycle.markCommitted();
     },
 
     async close() {
-      if (state !== 'open') return;
-      state = 'closed';
+      if (!lifecycle.markClosed()) return;
       // Nothing new may stay visible: drop the temp file, or cut an appended tail back off.
       try {
         if (append !== undefined && !append.created && size !== initialSize) await handle.truncate(initialSize);
@@ -493,9 +475,9 @@ function createFileWriter(init: FileWriterInit): FileWriter {
     },
 
     async cancel() {
-      if (state === 'committed' || state === 'cancelled') return;
-      const wasOpen = state === 'open';
-      state = 'cancelled';
+      const wasOpen = lifecycle.state === 'open';
+      if (!lifecycle.markCancelled()) return;
+      // A commit or close that got as far as 'closed' has closed the handle already.
       if (wasOpen) await handle.close();
       if (tmp !== undefined) await rm(tmp, { force: true });
       else await rm(target, { force: true });

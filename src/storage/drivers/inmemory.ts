@@ -4,10 +4,12 @@
  * some file lies below it (the root always exists). Every mutation happens synchronously
  * between awaits, so each operation is atomic with respect to the others.
  */
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FileInfo, FileWriter, StorageDriver } from '../driver.js';
 import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
 import { baseName, isAncestorPath, joinPath, parentPath, pathComponents, validatePath, walkTree } from '../paths.js';
+import { abortable, checkRead } from './common.js';
+import { WriterLifecycle } from './writer-state.js';
 
 interface FileNode {
   kind: 'file';
@@ -141,49 +143,29 @@ export function createInMemoryDriver(): StorageDriver {
     const initialSize = existing?.size ?? 0;
     const added: Buffer[] = [];
     let size = initialSize;
-    let state: 'open' | 'committed' | 'closed' | 'cancelled' = 'open';
-    let writing = false;
-
-    const ensureOpen = (what: string): void => {
-      if (state !== 'open') throw new Error(`cannot ${what}: writer is ${state}`);
-      if (writing) throw new Error(`cannot ${what}: a write is in progress`);
-    };
+    const lifecycle = new WriterLifecycle();
 
     return {
       get size() {
         return size;
       },
-      async write(src, opts) {
-        ensureOpen('write');
-        writing = true;
-        let written = 0;
-        try {
-          opts?.signal?.throwIfAborted();
-          for await (const chunk of src) {
-            opts?.signal?.throwIfAborted();
-            if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-            if (chunk.length === 0) continue;
-            added.push(toBuffer(chunk));
-            written += chunk.length;
-            size += chunk.length;
-          }
-          return written;
-        } finally {
-          writing = false;
-        }
+      write(src, opts) {
+        return lifecycle.writeChunks(src, opts?.signal, (chunk) => {
+          added.push(toBuffer(chunk));
+          size += chunk.length;
+        });
       },
       async commit(opts) {
-        ensureOpen('commit');
+        lifecycle.assertReady('commit');
         opts?.signal?.throwIfAborted();
         storeFile(path, [...base, ...added], size);
-        state = 'committed';
+        lifecycle.markCommitted();
       },
       async close() {
-        if (state === 'open') state = 'closed';
+        lifecycle.markClosed();
       },
       async cancel() {
-        if (state === 'committed' || state === 'cancelled') return;
-        state = 'cancelled';
+        if (!lifecycle.markCancelled()) return;
         if (append && lookup(path)?.kind === 'file') remove(path);
       },
     };
@@ -209,19 +191,12 @@ export function createInMemoryDriver(): StorageDriver {
     },
 
     async reader(path, opts) {
-      validatePath(path);
-      const offset = opts?.offset ?? 0;
-      const length = opts?.length;
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
-      if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
-        throw new RangeError(`invalid length ${length} for ${path}`);
-      }
-      opts?.signal?.throwIfAborted();
+      const { offset, length } = checkRead(path, opts);
       const file = lookupFile(path);
       if (offset > file.size) throw new InvalidOffsetError(path, offset);
       const end = length === undefined ? file.size : Math.min(file.size, offset + length);
       const stream = Readable.from(pieces(file, offset, end), { objectMode: false });
-      return opts?.signal ? addAbortSignal(opts.signal, stream) : stream;
+      return abortable(stream, opts?.signal);
     },
 
     async writer(path, opts) {

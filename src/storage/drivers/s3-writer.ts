@@ -35,6 +35,7 @@ import {
   type S3Target,
 } from './s3-copy.js';
 import { isNoSuchKey, isPreconditionFailed, sendOptions } from './s3-sdk.js';
+import { WriterLifecycle } from './writer-state.js';
 
 export interface S3WriterTarget extends S3Target {
   /** The driver path, for error messages. */
@@ -79,13 +80,7 @@ export async function openS3Writer(target: S3WriterTarget, append: boolean, sign
   let pendingBytes = 0;
   let written = 0;
   let upload: { id: string; parts: CompletedPart[] } | undefined;
-  let state: 'open' | 'committed' | 'closed' | 'cancelled' = 'open';
-  let busy = false;
-
-  const ensureOpen = (what: string): void => {
-    if (state !== 'open') throw new Error(`cannot ${what} ${target.path}: writer is ${state}`);
-    if (busy) throw new Error(`cannot ${what} ${target.path}: a write is in progress`);
-  };
+  const lifecycle = new WriterLifecycle(target.path);
 
   function takePending(): Buffer {
     const body = pending.length === 1 ? pending[0]! : Buffer.concat(pending, pendingBytes);
@@ -199,33 +194,19 @@ export async function openS3Writer(target: S3WriterTarget, append: boolean, sign
       return base.size + written;
     },
 
-    async write(src, opts) {
-      ensureOpen('write');
-      busy = true;
-      let count = 0;
-      try {
-        opts?.signal?.throwIfAborted();
-        for await (const chunk of src) {
-          opts?.signal?.throwIfAborted();
-          if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-          if (chunk.length === 0) continue;
-          if (!baseLoaded) await loadBase(opts?.signal);
-          // Copied: callers may reuse their buffers once the chunk is handed over.
-          pending.push(Buffer.from(chunk));
-          pendingBytes += chunk.length;
-          written += chunk.length;
-          count += chunk.length;
-          if (pendingBytes >= options.chunkSize) await uploadPart(opts?.signal);
-        }
-        return count;
-      } finally {
-        busy = false;
-      }
+    write(src, opts) {
+      return lifecycle.writeChunks(src, opts?.signal, async (chunk) => {
+        if (!baseLoaded) await loadBase(opts?.signal);
+        // Copied: callers may reuse their buffers once the chunk is handed over.
+        pending.push(Buffer.from(chunk));
+        pendingBytes += chunk.length;
+        written += chunk.length;
+        if (pendingBytes >= options.chunkSize) await uploadPart(opts?.signal);
+      });
     },
 
     async commit(opts?: CallOptions) {
-      ensureOpen('commit');
-      busy = true;
+      lifecycle.begin('commit');
       try {
         opts?.signal?.throwIfAborted();
         if (written === 0 && append && base.etag !== undefined) {
@@ -246,23 +227,21 @@ export async function openS3Writer(target: S3WriterTarget, append: boolean, sign
         } else {
           await putWhole(opts?.signal);
         }
-        state = 'committed';
+        lifecycle.markCommitted();
       } finally {
-        busy = false;
+        lifecycle.end();
       }
     },
 
     async close() {
-      if (state !== 'open') return;
-      state = 'closed';
+      if (!lifecycle.markClosed()) return;
       pending = [];
       pendingBytes = 0;
       await discardUpload();
     },
 
     async cancel() {
-      if (state === 'committed' || state === 'cancelled') return;
-      state = 'cancelled';
+      if (!lifecycle.markCancelled()) return;
       pending = [];
       pendingBytes = 0;
       await discardUpload();

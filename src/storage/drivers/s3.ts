@@ -7,11 +7,11 @@
  * Directories are virtual: one exists while some key continues it with '/'. A file stat is one
  * HeadObject; a directory stat one listing of at most one key. Listing is hierarchical ('/'
  * delimiter) and paginated; walks list flat, a thousand keys per request, and derive the
- * directories (azure-walk.ts). Writers map to multipart uploads (s3-writer.ts); moves are
+ * directories (flat-walk.ts). Writers map to multipart uploads (s3-writer.ts); moves are
  * server-side copies (s3-copy.ts); redirects are presigned URLs. The bucket must exist: like
  * distribution, the driver never creates it.
  */
-import { addAbortSignal, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import {
   DeleteObjectCommand,
   DeleteObjectsCommand,
@@ -24,9 +24,11 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { CallOptions, FileInfo, StorageDriver } from '../driver.js';
-import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../errors.js';
-import { isValidPath, validatePath } from '../paths.js';
-import { type ListedFile, walkFlatListing } from './azure-walk.js';
+import { InvalidOffsetError, PathNotFoundError } from '../errors.js';
+import { validatePath } from '../paths.js';
+import { bodyStream, checkRead, readObjectBody } from './common.js';
+import { walkFlatListing, walkListingStart } from './flat-walk.js';
+import { addChildren, type ListedObject, listedChildren, listedFiles } from './object-listing.js';
 import type { S3DriverOptions } from './s3-config.js';
 import { checksumParams, copyObject, objectParams, type S3Target } from './s3-copy.js';
 import { createS3Client, isInvalidRange, isNoSuchKey, isNotImplemented, s3ErrorCode, sendOptions } from './s3-sdk.js';
@@ -40,36 +42,6 @@ export const REDIRECT_TTL_SECONDS = 20 * 60;
 const DELETE_BATCH = 1000;
 /** Single deletes in flight when a store lacks DeleteObjects. */
 const SINGLE_DELETE_CONCURRENCY = 16;
-
-function abortable(stream: Readable, signal: AbortSignal | undefined): Readable {
-  return signal === undefined ? stream : addAbortSignal(signal, stream);
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let total = 0;
-  for await (const chunk of stream) {
-    const buffer = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array);
-    chunks.push(buffer);
-    total += buffer.length;
-  }
-  return Buffer.concat(chunks, total);
-}
-
-/**
- * The lowest key a flat listing of `dirPrefix` may start after when resuming a walk after
- * `startAfter`. Flat listings come in string order, walks in walk order; they disagree only where
- * '-' or '.' meets '/' (`a-x` lists before `a/1` but walks after it), which can move a key before
- * `startAfter` only at one of its '/'. So everything up to the first component of `startAfter`
- * below the walked directory can be skipped, and nothing beyond it safely.
- */
-export function walkListingStart(dirPrefix: string, startAfterKey: string): string | undefined {
-  if (!startAfterKey.startsWith(dirPrefix)) return undefined;
-  const rest = startAfterKey.slice(dirPrefix.length);
-  const slash = rest.indexOf('/');
-  const first = slash === -1 ? rest : rest.slice(0, slash);
-  return first === '' ? undefined : dirPrefix + first;
-}
 
 /** Creates the driver. No request is made here. */
 export function createS3Driver(options: S3DriverOptions): StorageDriver {
@@ -109,7 +81,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     signal: AbortSignal | undefined,
     startAfter?: string,
     first?: ListObjectsV2CommandOutput,
-  ): AsyncGenerator<{ key: string; size: number; modTime: Date }> {
+  ): AsyncGenerator<ListedObject> {
     let page =
       first ??
       (await listPage({ Prefix: keyPrefix, ...(startAfter === undefined ? {} : { StartAfter: startAfter }) }, signal));
@@ -122,18 +94,6 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       if (token === undefined) return;
       signal?.throwIfAborted();
       page = await listPage({ Prefix: keyPrefix, ContinuationToken: token }, signal);
-    }
-  }
-
-  /** {@link listKeys} as driver paths, leaving out keys no driver path has (written by other tools). */
-  async function* listFlat(
-    keyPrefix: string,
-    signal: AbortSignal | undefined,
-    startAfter?: string,
-  ): AsyncGenerator<ListedFile> {
-    for await (const item of listKeys(keyPrefix, signal, startAfter)) {
-      const path = `/${item.key.slice(prefix.length)}`;
-      if (isValidPath(path)) yield { path, size: item.size, modTime: item.modTime };
     }
   }
 
@@ -193,12 +153,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         if (isNoSuchKey(error)) throw new PathNotFoundError(path, { cause: error });
         throw error;
       }
-      const body = answer.Body as Readable | undefined;
-      if (opts?.maxBytes !== undefined && (answer.ContentLength ?? 0) > opts.maxBytes) {
-        body?.destroy();
-        throw new ContentTooLargeError(path, opts.maxBytes);
-      }
-      return body === undefined ? Buffer.alloc(0) : readAll(abortable(body, opts?.signal));
+      return readObjectBody(path, answer.Body as Readable | undefined, answer.ContentLength, opts);
     },
 
     async putContent(path, content, opts) {
@@ -220,14 +175,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
     },
 
     async reader(path, opts) {
-      validatePath(path);
-      const offset = opts?.offset ?? 0;
-      const length = opts?.length;
-      if (!Number.isSafeInteger(offset) || offset < 0) throw new InvalidOffsetError(path, offset);
-      if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
-        throw new RangeError(`invalid length ${length} for ${path}`);
-      }
-      opts?.signal?.throwIfAborted();
+      const { offset, length } = checkRead(path, opts);
       /** Answers what a ranged GET cannot: an empty range, or a range at or past the end. */
       const emptyAt = async (): Promise<Readable> => {
         const file = await head(path, opts?.signal);
@@ -245,8 +193,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
           new GetObjectCommand({ Bucket: bucket, Key: keyOf(path), ...(range === undefined ? {} : { Range: range }) }),
           sendOptions(opts?.signal),
         );
-        const body = answer.Body as Readable | undefined;
-        return body === undefined ? Readable.from([]) : abortable(body, opts?.signal);
+        return bodyStream(answer.Body as Readable | undefined, opts?.signal);
       } catch (error) {
         if (isNoSuchKey(error)) throw new PathNotFoundError(path, { cause: error });
         if (isInvalidRange(error)) return emptyAt();
@@ -266,26 +213,20 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
       validatePath(path, true);
       opts?.signal?.throwIfAborted();
       const keyPrefix = dirPrefix(path);
-      const names = new Set<string>();
+      const children = new Set<string>();
       let token: string | undefined;
       do {
         const page = await listPage(
           { Prefix: keyPrefix, Delimiter: '/', ...(token === undefined ? {} : { ContinuationToken: token }) },
           opts?.signal,
         );
-        const keys = [
+        addChildren(children, path, keyPrefix, [
           ...(page.Contents ?? []).map((item) => item.Key),
           ...(page.CommonPrefixes ?? []).map((item) => item.Prefix?.slice(0, -1)),
-        ];
-        for (const key of keys) {
-          if (key === undefined || key.length <= keyPrefix.length) continue;
-          const child = `${path === '/' ? '' : path}/${key.slice(keyPrefix.length)}`;
-          if (isValidPath(child)) names.add(child);
-        }
+        ]);
         token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
       } while (token !== undefined);
-      if (names.size === 0 && path !== '/') throw new PathNotFoundError(path);
-      return [...names].sort();
+      return listedChildren(path, children);
     },
 
     async move(from, to, opts) {
@@ -337,7 +278,7 @@ export function createS3Driver(options: S3DriverOptions): StorageDriver {
         opts?.startAfter === undefined || opts.startAfter === '/'
           ? undefined
           : walkListingStart(keyPrefix, keyOf(opts.startAfter));
-      yield* walkFlatListing(listFlat(keyPrefix, opts?.signal, startKey), path, {
+      yield* walkFlatListing(listedFiles(listKeys(keyPrefix, opts?.signal, startKey), prefix), path, {
         signal: opts?.signal,
         startAfter: opts?.startAfter,
         descend: opts?.descend,

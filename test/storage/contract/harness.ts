@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { FileInfo, StorageDriver } from '../../../src/storage/driver.js';
+import { pseudoRandomBytes } from '../../helpers/pseudo-random.js';
 
 /** Creates a fresh, empty driver for one test. */
 export type CreateDriver = () => StorageDriver | Promise<StorageDriver>;
@@ -58,15 +59,7 @@ export function binarySample(length = 1000): Buffer {
 
 /** Deterministic pseudo-random chunk `index` of a generated object; cheap to recompute for ranged checks. */
 export function patternChunk(index: number, size: number): Buffer {
-  const out = Buffer.alloc(size);
-  let x = (index + 1) * 2654435761;
-  for (let i = 0; i < size; i++) {
-    x = (x ^ (x << 13)) >>> 0;
-    x = (x ^ (x >>> 17)) >>> 0;
-    x = (x ^ (x << 5)) >>> 0;
-    out[i] = x & 0xff;
-  }
-  return out;
+  return pseudoRandomBytes(size, index + 1);
 }
 
 export function isAbortError(error: unknown): boolean {

@@ -1,12 +1,12 @@
 /**
- * The azure driver's walk over a flat listing, checked against the in-memory driver's walk on
+ * The object-store drivers' walk over a flat listing, checked against the in-memory driver's walk on
  * random trees whose names mix '-', '.' and '/' — the characters that make listing order and
  * walk order differ — with every startAfter and a pruning descend.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { FileInfo } from '../../src/storage/driver.js';
-import { type ListedFile, mayBePrecededLater, walkFlatListing } from '../../src/storage/drivers/azure-walk.js';
+import { type ListedFile, mayBePrecededLater, walkFlatListing } from '../../src/storage/drivers/flat-walk.js';
 import { createInMemoryDriver } from '../../src/storage/drivers/inmemory.js';
 import { bytes, collect, walkPaths } from './contract/harness.js';
 

@@ -8,6 +8,8 @@
  * the walk wants `/r/a`, `/r/a/y`, then `/r/a-b`, `/r/a-b/x`. So entries wait in a small buffer
  * until no later name can precede them in walk order. Memory is bounded by the largest run of
  * such siblings (e.g. repository `foo-bar` waits while `foo/` is listed), never by the store.
+ *
+ * Shared by the object-store drivers (s3, azure), whose listings come in this order.
  */
 import type { FileInfo } from '../driver.js';
 import { compareWalkOrder, isAncestorPath, parentPath } from '../paths.js';
@@ -46,6 +48,21 @@ export function mayBePrecededLater(path: string, latest: string, from: number): 
   if (i >= path.length) return false;
   const c = latest[i];
   return sortsBeforeSlash(path[i]) && c !== undefined && c <= '/';
+}
+
+/**
+ * The lowest key a flat listing of `dirPrefix` may start after when resuming a walk after
+ * `startAfter`. Flat listings come in string order, walks in walk order; they disagree only where
+ * '-' or '.' meets '/' (`a-x` lists before `a/1` but walks after it), which can move a key before
+ * `startAfter` only at one of its '/'. So everything up to the first component of `startAfter`
+ * below the walked directory can be skipped, and nothing beyond it safely.
+ */
+export function walkListingStart(dirPrefix: string, startAfterKey: string): string | undefined {
+  if (!startAfterKey.startsWith(dirPrefix)) return undefined;
+  const rest = startAfterKey.slice(dirPrefix.length);
+  const slash = rest.indexOf('/');
+  const first = slash === -1 ? rest : rest.slice(0, slash);
+  return first === '' ? undefined : dirPrefix + first;
 }
 
 /** Inserts `info` into `pending`, kept sorted in walk order; new entries usually go last. */
