@@ -9,7 +9,9 @@ import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import { loadConfig } from '../config/load.js';
 import { type CollectResult, collectGarbage, type GcProgress } from '../gc/collect.js';
+import { createLogger } from '../log/logger.js';
 import { createStorageDriver } from '../storage/factory.js';
+import { type CollectionCache, openCollectionCache } from './gc-cache.js';
 
 export interface GarbageCollectFlags {
   dryRun?: boolean;
@@ -116,24 +118,38 @@ export async function garbageCollect(
   }
   const out = createLineWriter(io.stdout);
   const progress = io.stderr.isTTY === true ? createProgressDisplay(io.stderr) : undefined;
+  const dryRun = flags.dryRun === true;
+  let shared: CollectionCache | undefined;
   try {
+    // A dry run deletes nothing, so there is nothing to forget.
+    if (!dryRun) shared = await openCollectionCache(config, createLogger(config.log, { destination: io.stderr }));
     const driver = createStorageDriver(config.storage);
     const result = await collectGarbage({
       driver,
-      dryRun: flags.dryRun === true,
+      dryRun,
       deleteUntagged: flags.deleteUntagged === true,
+      cache: shared?.cache,
       emit: flags.quiet === true ? undefined : (line) => out.line(line),
       progress: progress?.update,
     });
     progress?.clear();
     out.flush();
     io.stdout.write(formatSummary(result));
+    if (shared !== undefined && !shared.intact()) {
+      io.stderr.write(
+        'error: redis was unreachable during the collection, so entries of deleted blobs may stay in the blob ' +
+          'descriptor cache until they expire: flush that Redis database before serving from this storage\n',
+      );
+      return 1;
+    }
     return 0;
   } catch (error) {
     progress?.clear();
     out.flush();
     io.stderr.write(`failed to garbage collect: ${error instanceof Error ? error.message : String(error)}\n`);
     return 1;
+  } finally {
+    await shared?.close();
   }
 }
 
