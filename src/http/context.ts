@@ -5,6 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
+import { clientAddress, normalizeAddress, type TrustedProxies } from './client-address.js';
 import type { RequestUrls } from './urls.js';
 
 /** What a notification event records about the client request (distribution's RequestRecord). */
@@ -62,14 +63,31 @@ export function createRequestContext(id: string, logger: Logger, signal: AbortSi
   };
 }
 
-/** The parts of `req` a notification event records. */
-export function describeRequest(req: IncomingMessage): RequestInfo {
+/**
+ * The parts of `req` a notification event records. `addr` is the peer's `host:port`, or behind a
+ * trusted proxy the client address X-Forwarded-For names (as registry:2 reports a forwarded
+ * client, but only believing proxies listed in `http.trustedproxies`).
+ */
+export function describeRequest(req: IncomingMessage, trustedProxies?: TrustedProxies): RequestInfo {
   const { remoteAddress = '', remotePort } = req.socket;
-  const host = remoteAddress.includes(':') ? `[${remoteAddress}]` : remoteAddress;
   return {
-    addr: remotePort === undefined ? host : `${host}:${remotePort}`,
+    addr: forwardedClient(req, trustedProxies) ?? peerAddress(remoteAddress, remotePort),
     host: req.headers.host ?? '',
     method: req.method ?? 'GET',
     useragent: req.headers['user-agent'] ?? '',
   };
+}
+
+function peerAddress(address: string, port: number | undefined): string {
+  const host = address.includes(':') ? `[${address}]` : address;
+  return port === undefined ? host : `${host}:${port}`;
+}
+
+/** The client a trusted proxy forwarded the request for, when there is one. */
+function forwardedClient(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): string | undefined {
+  const header = req.headers['x-forwarded-for'];
+  if (trustedProxies === undefined || header === undefined) return undefined;
+  const peer = req.socket.remoteAddress;
+  const client = clientAddress(peer, Array.isArray(header) ? header.join(',') : header, trustedProxies);
+  return client === undefined || client === normalizeAddress(peer ?? '') ? undefined : client;
 }

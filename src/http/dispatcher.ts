@@ -89,7 +89,7 @@ async function dispatch(
   const controller = new AbortController();
   options.limits?.watch(req, res, controller);
   const context = createRequestContext(randomUUID(), options.logger, controller.signal);
-  context.request = describeRequest(req);
+  context.request = describeRequest(req, options.trustedProxies);
   context.urls = options.urls.forRequest(req);
   const url = req.url ?? '/';
   const queryAt = url.indexOf('?');

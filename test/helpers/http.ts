@@ -27,11 +27,16 @@ export interface Descriptor {
 }
 
 /** Pushes a blob monolithically (`POST ?digest=`) and returns its digest. */
-export async function pushBlob(base: string, name: string, bytes: Uint8Array | string): Promise<string> {
+export async function pushBlob(
+  base: string,
+  name: string,
+  bytes: Uint8Array | string,
+  headers: Record<string, string> = {},
+): Promise<string> {
   const digest = sha256(bytes);
   const res = await fetch(`${base}/v2/${name}/blobs/uploads/?digest=${digest}`, {
     method: 'POST',
-    headers: { 'Content-Type': 'application/octet-stream' },
+    headers: { 'Content-Type': 'application/octet-stream', ...headers },
     body: typeof bytes === 'string' ? bytes : Buffer.from(bytes),
   });
   await res.arrayBuffer();

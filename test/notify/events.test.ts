@@ -172,6 +172,32 @@ function inTimeOrder(events: Event[]): boolean {
 }
 
 describe('notification filters', () => {
+  test('request.addr is the forwarded client only behind a trusted proxy', async () => {
+    const forwardedSink = await startSink();
+    const trusting = await startTestServer({
+      http: { trustedproxies: ['127.0.0.1'] },
+      notifications: { endpoints: [endpoint('forwarded', forwardedSink)] },
+    });
+    const untrustedSink = await startSink();
+    const untrusting = await startTestServer({ notifications: { endpoints: [endpoint('plain', untrustedSink)] } });
+    try {
+      const headers = { 'X-Forwarded-For': '198.51.100.7, 203.0.113.9' };
+      await pushBlob(trusting.url, 'addr/app', 'forwarded', headers);
+      await pushBlob(trusting.url, 'addr/app', 'direct');
+      const [forwarded, direct] = await forwardedSink.waitForEvents(2);
+      // The nearest untrusted hop is the client; without the header, the socket's peer.
+      assert.equal(forwarded?.request.addr, '203.0.113.9');
+      assert.match(direct?.request.addr ?? '', /^127\.0\.0\.1:\d+$/);
+      // Without trusted proxies the header is not believed.
+      await pushBlob(untrusting.url, 'addr/app', 'untrusted', headers);
+      const [untrusted] = await untrustedSink.waitForEvents(1);
+      assert.match(untrusted?.request.addr ?? '', /^127\.0\.0\.1:\d+$/);
+    } finally {
+      await Promise.all([trusting.close(), untrusting.close()]);
+      await Promise.all([forwardedSink.close(), untrustedSink.close()]);
+    }
+  });
+
   test('ignoredmediatypes, ignore.mediatypes, ignore.actions, includereferences and disabled endpoints', async () => {
     const [noManifests, noPullsNoBlobs, disabled] = await Promise.all([startSink(), startSink(), startSink()]);
     const server = await startTestServer({
