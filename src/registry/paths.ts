@@ -138,8 +138,11 @@ export function parseLinkContent(content: Uint8Array): Digest | undefined {
 
 /** The digest spelled by a `<dir>/<alg>/<hex>` path, or undefined when it is not one. */
 export function digestFromDirPath(path: string): Digest | undefined {
-  const parts = path.split('/');
-  const candidate = `${parts.at(-2)}:${parts.at(-1)}`;
+  // Called for every link and blob a collection lists: no split of the whole path.
+  const hexAt = path.lastIndexOf('/');
+  const algorithmAt = path.lastIndexOf('/', hexAt - 1);
+  if (hexAt < 0 || algorithmAt < 0) return undefined;
+  const candidate = `${path.slice(algorithmAt + 1, hexAt)}:${path.slice(hexAt + 1)}`;
   return isDigest(candidate) ? candidate : undefined;
 }
 
