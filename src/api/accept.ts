@@ -31,23 +31,36 @@ const UNRESTRICTED: Acceptance = { restricted: false, accepts: () => true };
  * names at least one manifest media type restricts anything; `*\/*` (or `type/*`) accepts all.
  */
 export function parseAccept(req: IncomingMessage): Acceptance {
-  const headers = req.headersDistinct['accept'];
-  if (headers === undefined) return UNRESTRICTED;
+  // node:http joins repeated Accept headers with ", ", so one string holds them all.
+  const header = req.headers.accept;
+  if (header === undefined) return UNRESTRICTED;
+  let acceptance = parsedAccepts.get(header);
+  if (acceptance === undefined) {
+    acceptance = parseAcceptHeader(header);
+    // Clients send a handful of distinct headers: a small memo spares parsing on every pull.
+    if (parsedAccepts.size >= MAX_PARSED_ACCEPTS) parsedAccepts.clear();
+    parsedAccepts.set(header, acceptance);
+  }
+  return acceptance;
+}
+
+const parsedAccepts = new Map<string, Acceptance>();
+const MAX_PARSED_ACCEPTS = 64;
+
+function parseAcceptHeader(header: string): Acceptance {
   const accepted = new Set<string>();
   const wildcards: string[] = [];
   let namesManifestType = false;
-  for (const header of headers) {
-    for (const entry of header.split(',')) {
-      const [rawType = '', ...params] = entry.split(';');
-      const type = rawType.trim().toLowerCase();
-      if (type === '') continue;
-      // q=0 means "not acceptable" (RFC 9110 §12.4.2).
-      if (params.some((p) => /^\s*q\s*=\s*0(?:\.0{0,3})?\s*$/i.test(p))) continue;
-      if (type === '*/*') return UNRESTRICTED;
-      if (type.endsWith('/*')) wildcards.push(type.slice(0, -1));
-      else accepted.add(type);
-      if (MANIFEST_TYPES.has(type)) namesManifestType = true;
-    }
+  for (const entry of header.split(',')) {
+    const [rawType = '', ...params] = entry.split(';');
+    const type = rawType.trim().toLowerCase();
+    if (type === '') continue;
+    // q=0 means "not acceptable" (RFC 9110 §12.4.2).
+    if (params.some((p) => /^\s*q\s*=\s*0(?:\.0{0,3})?\s*$/i.test(p))) continue;
+    if (type === '*/*') return UNRESTRICTED;
+    if (type.endsWith('/*')) wildcards.push(type.slice(0, -1));
+    else accepted.add(type);
+    if (MANIFEST_TYPES.has(type)) namesManifestType = true;
   }
   if (!namesManifestType) return UNRESTRICTED;
   return {

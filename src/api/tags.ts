@@ -1,6 +1,33 @@
 /** `GET /v2/<name>/tags/list?n=&last=`: the repository's tags in lexical order, paginated. */
-import { type ApiContext, type MethodHandlers, type RouteOf, sendJson } from './context.js';
+import { type ApiContext, JSON_TYPE, type MethodHandlers, type RouteOf } from './context.js';
 import { fetchPage, nextLink, parsePage } from './pagination.js';
+
+/** Bodies of recent answers by repository, reused while the entries are the same. */
+const recentBodies = new Map<string, { entries: readonly string[]; body: Buffer }>();
+const MAX_RECENT_BODIES = 256;
+
+function sameEntries(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The JSON body for `entries`. The tag store hands back the same strings while the tags are
+ * unchanged, so comparing them is cheap next to serialising a thousand tags again.
+ */
+function tagsBody(name: string, entries: readonly string[]): Buffer {
+  const recent = recentBodies.get(name);
+  if (recent !== undefined && sameEntries(recent.entries, entries)) return recent.body;
+  const body = Buffer.from(JSON.stringify({ name, tags: entries }));
+  recentBodies.delete(name);
+  recentBodies.set(name, { entries, body });
+  if (recentBodies.size > MAX_RECENT_BODIES) {
+    const oldest = recentBodies.keys().next();
+    if (!oldest.done) recentBodies.delete(oldest.value);
+  }
+  return body;
+}
 
 async function listTags(ctx: ApiContext<RouteOf<'tags'>>): Promise<void> {
   const { name } = ctx.route;
@@ -11,7 +38,9 @@ async function listTags(ctx: ApiContext<RouteOf<'tags'>>): Promise<void> {
   if (next !== undefined && page.limit !== undefined) {
     headers['Link'] = nextLink(ctx.urls.apiPath(`${name}/tags/list`), next, page.limit);
   }
-  sendJson(ctx, 200, { name, tags: entries }, headers);
+  const body = tagsBody(name, entries);
+  ctx.res.writeHead(200, { ...headers, 'Content-Type': JSON_TYPE, 'Content-Length': body.length });
+  ctx.res.end(ctx.req.method === 'HEAD' ? undefined : body);
 }
 
 export const tagsHandlers: MethodHandlers<RouteOf<'tags'>> = { GET: listTags, HEAD: listTags };

@@ -17,6 +17,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
+import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { generateSecret } from '../http/upload-state.js';
 import type { Logger } from '../log/logger.js';
@@ -39,6 +40,27 @@ export function workerCount(config: Config, logger: Logger): number {
 /** Whether this process is a worker started by {@link runPrimary}. */
 export function isClusterWorker(): boolean {
   return cluster.isWorker;
+}
+
+/**
+ * The environment variable carrying the primary's validated configuration (JSON) to its workers.
+ * A worker that finds it skips reading YAML and checking the schema, which would load yaml and
+ * zod (a quarter of its start-up) only to reach the same configuration. It holds what the file
+ * and REGISTRY_* variables hold, secrets included, like the REGISTRY_HTTP_SECRET handed the same way.
+ */
+export const WORKER_CONFIG_ENV = 'BERTH_WORKER_CONFIG';
+/** Far below Linux's 128 KiB limit on one environment string; a larger configuration is re-read. */
+const MAX_HANDED_CONFIG_CHARS = 64 * 1024;
+
+/**
+ * The configuration handed down by the primary, when this process is a worker that got one.
+ * Removes it from `env`, so nothing this process starts inherits it.
+ */
+export function takeHandedConfig(env: NodeJS.ProcessEnv): LoadedConfig | undefined {
+  const json = env[WORKER_CONFIG_ENV];
+  delete env[WORKER_CONFIG_ENV];
+  if (!cluster.isWorker || json === undefined) return undefined;
+  return { config: JSON.parse(json) as Config, warnings: [], notSupportedYet: [], source: 'the primary' };
 }
 
 const YOUNG_DEATH_MS = 10_000;
@@ -70,6 +92,12 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
         'process. Replicas on other machines behind the same load balancer need one shared http.secret.',
     );
   }
+  const handed = JSON.stringify(
+    env['REGISTRY_HTTP_SECRET'] === undefined
+      ? config
+      : { ...config, http: { ...config.http, secret: env['REGISTRY_HTTP_SECRET'] } },
+  );
+  if (handed.length <= MAX_HANDED_CONFIG_CHARS) env[WORKER_CONFIG_ENV] = handed;
   let stopping = false;
   let everListening = false;
   let restartDelay = 0;

@@ -5,10 +5,10 @@
  */
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
-import { type LoadedConfig, loadConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/load.js';
 import type { RunningServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { isClusterWorker, runPrimary, workerCount } from './cluster.js';
+import { isClusterWorker, runPrimary, takeHandedConfig, workerCount } from './cluster.js';
 import { berthVersion } from './version.js';
 
 function reportConfig(logger: Logger, loaded: LoadedConfig): void {
@@ -23,7 +23,8 @@ function reportConfig(logger: Logger, loaded: LoadedConfig): void {
 export async function serve(configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
   let loaded: LoadedConfig;
   try {
-    loaded = loadConfig({ file: configPath, env });
+    // A worker normally gets the configuration its primary validated; yaml and zod load only otherwise.
+    loaded = takeHandedConfig(env) ?? (await import('../config/load.js')).loadConfig({ file: configPath, env });
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`error: ${err.message}\n`);

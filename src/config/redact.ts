@@ -4,10 +4,11 @@
  */
 import { stringify } from 'yaml';
 import { formatGoDuration } from './duration.js';
+import { REDACTED } from './redacted.js';
 import { type Config, ConfigSchema } from './schema.js';
 import { isPlainObject, mapLeaves } from './schema-walk.js';
 
-export const REDACTED = '<redacted>';
+export { REDACTED };
 
 /** Key names that hold credentials: http.secret, redis.password, s3 secretkey/accesskey/sessiontoken, … */
 const CREDENTIAL_NAME = /pass(word)?|secret|token|accesskey|accountkey|private_?key|api_?key|credential/i;

@@ -162,9 +162,12 @@ async function handle(
     query,
     signal: context.signal,
     registry: options.registry,
-    urls: options.urls.forRequest(req),
+    urls: context.urls ?? options.urls.forRequest(req),
     options: options.api,
-    logger: context.logger,
+    // A child logger costs more than a small request's whole handling: made only when used.
+    get logger() {
+      return context.logger;
+    },
     ...(grant === undefined ? {} : { grant }),
   });
 }

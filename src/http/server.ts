@@ -6,7 +6,7 @@
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiOptions } from '../api/context.js';
-import { createAuth } from '../auth/guard.js';
+import type { AuthGuard } from '../auth/guard.js';
 import type { Config } from '../config/schema.js';
 import { createMaintenance } from '../gc/maintenance.js';
 import { createObservability } from '../metrics/observability.js';
@@ -66,14 +66,24 @@ export function parseListenAddress(addr: string): { host: string | undefined; po
   return { host: host === '' ? undefined : host, port };
 }
 
+/**
+ * Access control when `auth` or `access` is configured. Its modules (jose, bcryptjs, the token
+ * server) are loaded only then: without auth they are a fifth of the start-up.
+ */
+async function loadAuth(config: Config, opts: { logger: Logger; prefix: string }): Promise<AuthGuard | undefined> {
+  if (config.auth === undefined && config.access === undefined) return undefined;
+  const { createAuth } = await import('../auth/guard.js');
+  return createAuth(config, opts);
+}
+
 export async function startServer(config: Config, opts: StartServerOptions): Promise<RunningServer> {
   const { logger } = opts;
   // First: a bad htpasswd file or token key stops start-up before anything is opened.
-  const auth = await createAuth(config, { logger, prefix: normalizePrefix(config.http.prefix) });
+  const auth = await loadAuth(config, { logger, prefix: normalizePrefix(config.http.prefix) });
   const limits = resolveLimits(config.http.limits);
   const transport = await createTransport(config.http, logger);
   const shared = createSharedState(config, logger);
-  const observability = createObservability(config, { logger });
+  const observability = await createObservability(config, { logger });
   const configured = applyStorageMiddleware(createStorageDriver(config.storage), config.middleware?.storage);
   const driver = observability.wrapDriver(opts.wrapDriver?.(configured) ?? configured);
   const maintenance = createMaintenance(config, driver, { logger, descriptorCache: shared.descriptorCache });

@@ -4,7 +4,7 @@
  * registry:2's do, written synchronously so nothing is lost on exit.
  */
 import { type DestinationStream, type Logger, pino } from 'pino';
-import { REDACTED } from '../config/redact.js';
+import { REDACTED } from '../config/redacted.js';
 import type { LogConfig } from '../config/schema.js';
 import { createFormattingSink, type LineSink } from './format.js';
 

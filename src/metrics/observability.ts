@@ -15,12 +15,8 @@ import type { EndpointStats } from '../notify/endpoint.js';
 import type { RedisStatus } from '../redis/client.js';
 import type { DescriptorCache } from '../registry/descriptor-cache.js';
 import type { StorageDriver } from '../storage/driver.js';
-import { withCacheMetrics } from './cache-metrics.js';
-import { answerPrimary } from './cluster.js';
 import type { RequestObserver } from './http-metrics.js';
-import { createRegistryMetrics, type RegistryMetrics } from './metrics.js';
-import { watchHealth, watchNotifications, watchRedis } from './state-metrics.js';
-import { withStorageMetrics } from './storage-metrics.js';
+import type { RegistryMetrics } from './metrics.js';
 
 /** What the running server hands over once everything is built. */
 export interface ObservedSources {
@@ -54,7 +50,11 @@ export interface Observability {
   close(): Promise<void>;
 }
 
-export function createObservability(config: Config, options: { logger: Logger }): Observability {
+/**
+ * Builds the observability `config` asks for. The metrics modules (prom-client) and the cluster
+ * answering are loaded only when configured.
+ */
+export async function createObservability(config: Config, options: { logger: Logger }): Promise<Observability> {
   const { logger } = options;
   const debug = config.http.debug;
   const debugAddr = debug?.addr === undefined || debug.addr === '' ? undefined : debug.addr;
@@ -62,8 +62,8 @@ export function createObservability(config: Config, options: { logger: Logger })
   if (prometheus && debugAddr === undefined && !cluster.isWorker) {
     logger.warn('http.debug.prometheus.enabled has no effect without http.debug.addr');
   }
-  const metrics: RegistryMetrics | undefined =
-    prometheus && debugAddr !== undefined ? createRegistryMetrics() : undefined;
+  const prom = prometheus && debugAddr !== undefined ? await import('./prometheus.js') : undefined;
+  const metrics: RegistryMetrics | undefined = prom?.createRegistryMetrics();
   let health: HealthRegistry | undefined;
   let server: DebugServer | undefined;
   let stopAnswering: (() => void) | undefined;
@@ -72,8 +72,10 @@ export function createObservability(config: Config, options: { logger: Logger })
   const report = (): HealthReport => ({ failing: health?.status() ?? {}, unhealthy: health?.unhealthy() ?? false });
 
   return {
-    wrapDriver: (driver) => (metrics === undefined ? driver : withStorageMetrics(driver, metrics.storage)),
-    wrapCache: (cache) => (metrics === undefined ? cache : withCacheMetrics(cache, metrics.cache)),
+    wrapDriver: (driver) =>
+      prom === undefined || metrics === undefined ? driver : prom.withStorageMetrics(driver, metrics.storage),
+    wrapCache: (cache) =>
+      prom === undefined || metrics === undefined ? cache : prom.withCacheMetrics(cache, metrics.cache),
     requests: metrics?.requests,
     unhealthy: () => health?.unhealthy() ?? false,
     report,
@@ -84,13 +86,14 @@ export function createObservability(config: Config, options: { logger: Logger })
     async start(sources) {
       const specs = healthChecksFromConfig(config, sources);
       health = createHealthRegistry(specs, logger);
-      if (metrics !== undefined) {
-        watchHealth(metrics.registry, health);
-        if (sources.notifications !== undefined) watchNotifications(metrics.registry, sources.notifications);
-        if (sources.redis !== undefined) watchRedis(metrics.registry, sources.redis);
+      if (prom !== undefined && metrics !== undefined) {
+        prom.watchHealth(metrics.registry, health);
+        if (sources.notifications !== undefined) prom.watchNotifications(metrics.registry, sources.notifications);
+        if (sources.redis !== undefined) prom.watchRedis(metrics.registry, sources.redis);
       }
       if (debugAddr !== undefined) {
         if (cluster.isWorker) {
+          const { answerPrimary } = await import('./cluster.js');
           stopAnswering = answerPrimary(metrics?.registry, report);
         } else {
           server = await startDebugServer({

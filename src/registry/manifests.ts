@@ -35,6 +35,21 @@ export interface ManifestStoreOptions {
   links?: LinkCache | undefined;
 }
 
+/**
+ * Media types of payloads seen: a driver that caches small files hands back the same Buffer
+ * for the same bytes, so a manifest is parsed once rather than on every pull.
+ */
+const mediaTypes = new WeakMap<Buffer, string>();
+
+function mediaTypeOf(payload: Buffer): string {
+  let mediaType = mediaTypes.get(payload);
+  if (mediaType === undefined) {
+    mediaType = describeManifest(payload).mediaType;
+    mediaTypes.set(payload, mediaType);
+  }
+  return mediaType;
+}
+
 export function createManifestStore(options: ManifestStoreOptions): ManifestStore {
   const { driver, name, global } = options;
 
@@ -88,7 +103,7 @@ export function createManifestStore(options: ManifestStoreOptions): ManifestStor
 
     async get(digest, opts = {}) {
       const payload = await read(digest, opts);
-      return { digest, mediaType: describeManifest(payload).mediaType, payload };
+      return { digest, mediaType: mediaTypeOf(payload), payload };
     },
 
     async put(payload, contentType, opts = {}) {

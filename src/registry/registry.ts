@@ -29,6 +29,9 @@ export interface CreateRegistryOptions extends RegistryOptions {
   uploadHashes?: RunningHashFactory | undefined;
 }
 
+/** Repository handles kept for reuse (see createRegistry). */
+const MAX_CACHED_REPOSITORIES = 1024;
+
 export function createRegistry(opts: CreateRegistryOptions): Registry {
   const { driver, deleteEnabled } = opts;
   const maxManifestBytes = opts.maxManifestBytes ?? DEFAULT_MAX_MANIFEST_BYTES;
@@ -41,7 +44,20 @@ export function createRegistry(opts: CreateRegistryOptions): Registry {
   const hashers = createLruMap<string, UploadHashState>(opts.maxCachedUploadHashes ?? 1000);
   const mutex = createKeyedMutex();
 
+  // Handles hold no state of their own (only closures over the shared services), so one per name
+  // is kept: a request then allocates no service objects, and the tag store's memo lives on.
+  const handles = createLruMap<RepositoryName, Repository>(MAX_CACHED_REPOSITORIES);
+
   function repository(name: RepositoryName): Repository {
+    let handle = handles.get(name);
+    if (handle === undefined) {
+      handle = createRepository(name);
+      handles.set(name, handle);
+    }
+    return handle;
+  }
+
+  function createRepository(name: RepositoryName): Repository {
     const blobs = createLinkedBlobStore({
       driver: repoDriver,
       name,

@@ -31,8 +31,18 @@ function byCodeUnit(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Whether two listings hold the same entries (usually the very same strings: a cheap pointer compare). */
+function sameEntries(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export function createTagStore(options: TagStoreOptions): TagStore {
   const { driver, name } = options;
+  // The tags derived from the last listing: a driver that caches listings hands back the same
+  // entries, so a repeated tags list skips parsing, validating and sorting a thousand names.
+  let derived: { listing: string[]; tags: Tag[] } | undefined;
 
   function unknown(tag: Tag): RegistryError {
     return new RegistryError('MANIFEST_UNKNOWN', 'manifest tagged by name is not known', { tag });
@@ -55,10 +65,13 @@ export function createTagStore(options: TagStoreOptions): TagStore {
       }
       return [];
     }
-    return children
+    if (derived !== undefined && sameEntries(derived.listing, children)) return derived.tags;
+    const tags = children
       .map(lastComponent)
       .filter((entry): entry is Tag => isTag(entry))
       .sort(byCodeUnit);
+    derived = { listing: children, tags };
+    return tags;
   }
 
   const store: TagStore = {

@@ -14,7 +14,7 @@
  * a state for offset N is valid for as long as the session exists.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { createSHA256, type IHasher } from 'hash-wasm';
+import type { IHasher } from 'hash-wasm';
 
 /** A sha256 over a prefix of a session's bytes. */
 export interface RunningHash {
@@ -67,6 +67,12 @@ function wasmHash(hasher: IHasher): RunningHash {
     },
     save: () => hasher.save(),
   };
+}
+
+/** hash-wasm, loaded with the first resumable hash: a process that never needs one never pays for it. */
+async function createSHA256(): Promise<IHasher> {
+  const wasm = await import('hash-wasm');
+  return wasm.createSHA256();
 }
 
 /** hash-wasm's sha256, whose state can be saved to storage and continued by another process. */

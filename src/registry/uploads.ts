@@ -111,9 +111,9 @@ export function createUploadStore(options: UploadStoreOptions): UploadStore {
   async function readStartedAt(id: UploadId, opts: CallOptions): Promise<Date> {
     let text: string;
     try {
-      text = (await driver.getContent(uploadStartedAtPath(name, id), { signal: opts.signal, maxBytes: 256 })).toString(
-        'utf8',
-      );
+      // Read once per request and removed with the session: not worth a cache entry or its stat.
+      const path = uploadStartedAtPath(name, id);
+      text = (await driver.getContent(path, { signal: opts.signal, maxBytes: 256, uncached: true })).toString('utf8');
     } catch (error) {
       if (isPathNotFound(error)) {
         throw new RegistryError(

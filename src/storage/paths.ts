@@ -16,6 +16,8 @@ export function isValidPath(path: string, allowRoot = false): boolean {
   if (path === ROOT_PATH) return allowRoot;
   if (!PATH_PATTERN.test(path)) return false;
   // The pattern admits '.' and '..' components; they would let a path climb out of its parent.
+  // Both begin with '/.', which the paths Berth builds (hex digests, names) seldom contain.
+  if (!path.includes('/.')) return true;
   for (const component of path.split('/')) {
     if (component === '.' || component === '..') return false;
   }

@@ -10,6 +10,9 @@
  * entry is only trusted when the file's mtime was already two seconds old when it was read: a
  * change after that read gets a later mtime. A file written moments ago (a tag being moved) is
  * simply read again until it settles.
+ *
+ * The filesystem driver validates a kept entry with a synchronous `stat` (see there): the file
+ * was read recently, so its inode is in the kernel's cache and the call takes microseconds.
  */
 import type { Stats } from 'node:fs';
 
@@ -29,6 +32,8 @@ interface Entry<T> {
 }
 
 export interface ValidatedCache<T> {
+  /** Whether an entry for `path` is kept (it may still turn out stale when validated). */
+  has(path: string): boolean;
   /** The cached value of `path` when `st` (a fresh stat) shows the same version; callers must not modify it. */
   get(path: string, st: Stats): T | undefined;
   /** Keeps `value`, read after a stat that returned `st`, when the file or directory has settled. */
@@ -56,6 +61,8 @@ function createValidatedCache<T>(sizeOf: (value: T, st: Stats) => number | undef
   };
 
   return {
+    has: (path) => entries.has(path),
+
     get(path, st) {
       const entry = entries.get(path);
       if (entry === undefined) return undefined;
