@@ -15,7 +15,15 @@
  *   prune would race with concurrent writers creating files below them.
  */
 import { randomBytes } from 'node:crypto';
-import { type Dirent, close as fsClose, open as fsOpen, read as fsRead, type Stats, statSync } from 'node:fs';
+import {
+  type Dirent,
+  close as fsClose,
+  open as fsOpen,
+  read as fsRead,
+  type Stats,
+  statfsSync,
+  statSync,
+} from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { copyFile, mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -84,6 +92,8 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
   // Validation guarantees components without '.'/'..', so the join cannot leave the root.
   const full = (path: string): string => (path === ROOT_PATH ? root : join(root, path));
   const contents = createContentCache();
+  /** Whether the root is on a local filesystem; learnt at the first cached read (the root may not exist before). */
+  let localRoot: boolean | undefined;
   const listings = createListingCache();
 
   async function openExisting(path: string, flags: string): Promise<FileHandle> {
@@ -111,11 +121,14 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
    * is in the kernel's cache and `stat` takes a few microseconds of CPU, where a thread-pool
    * round trip costs 15–45 µs (measured on the 2-core benchmark machine) and waits behind any
    * fsync occupying the pool's four threads. Only a cache miss, which may touch the disk, goes
-   * through the pool. Both report an absent path as PathNotFoundError.
+   * through the pool. Both report an absent path as PathNotFoundError. On a network filesystem
+   * (NFS, SMB, FUSE…) even a cached inode may cost a round trip, or hang with the server, which
+   * must never stall the event loop: there every stat goes through the pool.
    */
   async function validationStat(path: string, cached: boolean): Promise<Stats> {
     const target = full(path);
-    if (!cached) {
+    if (cached && localRoot === undefined) localRoot = isLocalFilesystem(root);
+    if (!cached || !localRoot) {
       try {
         return await stat(target);
       } catch (error) {
@@ -389,6 +402,32 @@ async function removeTree(path: string): Promise<void> {
   } catch {
     // What was listed existed: whatever went wrong, the tree goes (or rm reports why it cannot).
     await rm(path, { recursive: true, force: true });
+  }
+}
+
+/** statfs `f_type` magic numbers of filesystems whose metadata calls may leave the machine. */
+const NETWORK_FILESYSTEMS = new Set([
+  0x6969, // NFS
+  0x517b, // SMB
+  0xff534d42, // CIFS
+  0xfe534d42, // SMB2
+  0x00c36400, // CephFS
+  0x65735546, // FUSE (s3fs, gcsfuse, sshfs…)
+  0x01021997, // 9P
+  0x5346414f, // AFS
+  0x0bd00bd0, // Lustre
+  0x01161970, // GFS2
+  0x7461636f, // OCFS2
+]);
+
+/** Whether `dir` (or its nearest existing parent) is on a local filesystem; false when unknown. */
+function isLocalFilesystem(dir: string): boolean {
+  for (let current = dir; ; current = dirname(current)) {
+    try {
+      return !NETWORK_FILESYSTEMS.has(statfsSync(current).type);
+    } catch (error) {
+      if (!isAbsent(error) || dirname(current) === current) return false;
+    }
   }
 }
 
