@@ -132,7 +132,8 @@ export async function garbageCollect(
   try {
     // A dry run deletes nothing, so there is nothing to forget.
     if (!dryRun) shared = await openCollectionCache(config, createLogger(config.log, { destination: io.stderr }));
-    const driver = createStorageDriver(config.storage);
+    // Offline, nothing else waits on this process: scans may read synchronously (see DriverUse).
+    const driver = createStorageDriver(config.storage, { batch: true });
     const result = await collectGarbage({
       driver,
       dryRun,

@@ -47,16 +47,22 @@ const NON_DRIVER_KEYS: ReadonlySet<string> = new Set(['delete', 'redirect', 'cac
 /** Drivers distribution has and Berth does not implement yet. */
 const PLANNED_DRIVERS: ReadonlySet<string> = new Set(['gcs', 'swift', 'oss']);
 
-type DriverConstructor = (parameters: Record<string, unknown>) => StorageDriver;
+/** How the driver will be used, beyond what the configuration says. */
+export interface DriverUse {
+  /** A batch command serving nothing meanwhile (offline garbage collection): see FilesystemDriverOptions.batch. */
+  batch?: boolean;
+}
+
+type DriverConstructor = (parameters: Record<string, unknown>, use: DriverUse) => StorageDriver;
 
 const DRIVERS: Readonly<Record<string, DriverConstructor>> = {
-  filesystem: (parameters) => {
+  filesystem: (parameters, use) => {
     const root = parameters['rootdirectory'];
     if (root !== undefined && root !== null && typeof root !== 'string') {
       throw new Error('storage.filesystem.rootdirectory must be a string');
     }
     // Like distribution, an empty value means the default.
-    return createFilesystemDriver({ rootdirectory: root ? root : DEFAULT_ROOT_DIRECTORY });
+    return createFilesystemDriver({ rootdirectory: root ? root : DEFAULT_ROOT_DIRECTORY, batch: use.batch === true });
   },
   inmemory: () => createInMemoryDriver(),
   // The SDKs load on first use (see lazy-driver.ts); parameters are still checked here, at start-up.
@@ -78,7 +84,7 @@ export const SUPPORTED_DRIVERS: readonly string[] = Object.keys(DRIVERS);
  * @throws Error when no driver or more than one is configured, when the driver is unknown or
  *   not supported yet, or when its parameters are malformed.
  */
-export function createStorageDriver(storage: StorageConfig): StorageDriver {
+export function createStorageDriver(storage: StorageConfig, use: DriverUse = {}): StorageDriver {
   const names = Object.keys(storage).filter((key) => !NON_DRIVER_KEYS.has(key) && storage[key] !== undefined);
   if (names.length === 0) {
     throw new Error(`no storage driver configured (supported: ${SUPPORTED_DRIVERS.join(', ')})`);
@@ -96,5 +102,5 @@ export function createStorageDriver(storage: StorageConfig): StorageDriver {
   if (parameters !== null && (typeof parameters !== 'object' || Array.isArray(parameters))) {
     throw new Error(`storage.${name} must be a mapping of parameters`);
   }
-  return construct((parameters ?? {}) as Record<string, unknown>);
+  return construct((parameters ?? {}) as Record<string, unknown>, use);
 }

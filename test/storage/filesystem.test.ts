@@ -11,19 +11,22 @@ import { runDriverContract } from './driver-contract.js';
 
 const roots = new WeakMap<StorageDriver, string>();
 
-runDriverContract(
-  'filesystem',
-  async () => {
-    const root = await mkdtemp(join(tmpdir(), 'berth-fs-contract-'));
-    const driver = createFilesystemDriver({ rootdirectory: root });
-    roots.set(driver, root);
-    return driver;
-  },
-  async (driver) => {
-    const root = roots.get(driver);
-    if (root !== undefined) await rm(root, { recursive: true, force: true });
-  },
-);
+// The same contract in batch mode, where scans read with synchronous calls (a local disk here).
+for (const batch of [false, true]) {
+  runDriverContract(
+    batch ? 'filesystem (batch)' : 'filesystem',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'berth-fs-contract-'));
+      const driver = createFilesystemDriver({ rootdirectory: root, batch });
+      roots.set(driver, root);
+      return driver;
+    },
+    async (driver) => {
+      const root = roots.get(driver);
+      if (root !== undefined) await rm(root, { recursive: true, force: true });
+    },
+  );
+}
 
 /** Every file below `dir` (relative), including hidden ones, sorted. */
 async function filesBelow(dir: string): Promise<string[]> {
