@@ -6,7 +6,9 @@
  *
  * - Without `http.secret` the primary makes up one secret and hands it to its workers (through
  *   `REGISTRY_HTTP_SECRET`), so an upload's requests may land on any worker; it still warns that
- *   replicas on other machines need a configured one.
+ *   replicas on other machines need a configured one. It also tells them the secret is this
+ *   machine's own ({@link GENERATED_SECRET_ENV}), so they keep the native sha256 for uploads (see
+ *   shared-state.ts).
  * - A worker that dies is replaced (with a growing delay when it keeps dying young); one that dies
  *   before any worker ever listened means the configuration cannot serve, and the primary exits 1.
  * - SIGTERM/SIGINT: each worker drains its connections (`http.draintimeout`) and exits; the
@@ -36,6 +38,9 @@ export function workerCount(config: Config, logger: Logger): number {
   }
   return Math.max(1, wanted);
 }
+
+/** Set to `1` in the environment of workers whose `http.secret` the primary made up. */
+export const GENERATED_SECRET_ENV = 'BERTH_CLUSTER_GENERATED_SECRET';
 
 /** Whether this process is a worker started by {@link runPrimary}. */
 export function isClusterWorker(): boolean {
@@ -87,6 +92,7 @@ export async function runPrimary(config: Config, workers: number, logger: Logger
   const env: Record<string, string> = {};
   if (config.http.secret === undefined || config.http.secret === '') {
     env['REGISTRY_HTTP_SECRET'] = generateSecret();
+    env[GENERATED_SECRET_ENV] = '1';
     logger.warn(
       'No HTTP secret provided (http.secret / REGISTRY_HTTP_SECRET) - generated one for the workers of this ' +
         'process. Replicas on other machines behind the same load balancer need one shared http.secret.',

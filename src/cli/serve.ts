@@ -8,7 +8,7 @@ import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
 import type { RunningServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { isClusterWorker, runPrimary, takeHandedConfig, workerCount } from './cluster.js';
+import { GENERATED_SECRET_ENV, isClusterWorker, runPrimary, takeHandedConfig, workerCount } from './cluster.js';
 import { berthVersion } from './version.js';
 
 function reportConfig(logger: Logger, loaded: LoadedConfig): void {
@@ -78,7 +78,12 @@ export async function serve(configPath: string | undefined, env: NodeJS.ProcessE
     // Loaded here, not at the top, so `config check` and `--help` never load the HTTP stack.
     const { startServer } = await import('../http/server.js');
     const drain = loaded.config.http.draintimeout;
-    server = await startServer(loaded.config, { logger, ...(drain === undefined ? {} : { drainTimeoutMs: drain }) });
+    server = await startServer(loaded.config, {
+      logger,
+      ...(drain === undefined ? {} : { drainTimeoutMs: drain }),
+      // Only this machine's workers know a secret the primary made up.
+      secretIsLocal: isClusterWorker() && env[GENERATED_SECRET_ENV] === '1',
+    });
   } catch (err) {
     logger.error({ err }, 'failed to start');
     // A worker's channel to its primary would keep it alive; the primary sees the exit instead.

@@ -104,6 +104,8 @@ const LogSchema = section({
 const FilesystemSchema = section({
   rootdirectory: str().default('/var/lib/registry'),
   maxthreads: looseInt(int().min(25)).default(100),
+  // A Berth extension: large upload writes with O_DIRECT (see storage/drivers/file-batch-writer.ts).
+  directio: looseBool().optional(),
 });
 
 const S3Schema = section({

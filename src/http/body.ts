@@ -20,36 +20,116 @@ export function hasBody(req: IncomingMessage): boolean {
 
 /**
  * The request body as an async iterable. Stopping early (an error, a size limit) leaves the
- * request intact instead of destroying it, which would destroy the socket before an error
- * response could be written.
+ * request intact (paused) instead of destroying it, which would destroy the socket before an
+ * error response could be written.
+ *
+ * The body is read through `data` events with `pause()`/`resume()` for backpressure, and the
+ * request's signal (client gone, or a stalled transfer stopped by http.limits.idletimeout) is
+ * listened to once per body: a pending read rejects with its reason at once instead of waiting
+ * for bytes that may never come. A blob body arrives in up to 64 KiB pieces, thousands per
+ * layer, so nothing here is allocated per piece beyond the iterator result.
  */
 export function bodyStream(req: IncomingMessage): AsyncIterable<Buffer> {
-  const iterator = req.iterator({ destroyOnReturn: false }) as AsyncIterator<Buffer>;
-  // The request's signal (client gone, or a stalled transfer stopped by http.limits.idletimeout)
-  // ends a pending read at once instead of waiting for bytes that may never come.
   const signal = currentContext()?.signal;
-  return { [Symbol.asyncIterator]: () => (signal === undefined ? iterator : abortable(iterator, signal)) };
+  return { [Symbol.asyncIterator]: () => bodyIterator(req, signal) };
 }
 
-/** `iterator` whose pending `next()` rejects with the signal's reason when it aborts. */
-function abortable<T>(iterator: AsyncIterator<T>, signal: AbortSignal): AsyncIterator<T> {
-  const wrapped: AsyncIterator<T> = {
-    next() {
-      if (signal.aborted) return Promise.reject(signal.reason);
-      const pending = iterator.next();
-      // The read left behind settles (or fails) when the socket closes; nobody waits for it.
-      pending.catch(() => undefined);
-      let onAbort = (): void => undefined;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
-      });
-      return Promise.race([pending, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
+/** Pieces read ahead of the consumer before the request is paused; it resumes at half of it. */
+const READ_AHEAD = 8;
+
+function bodyIterator(req: IncomingMessage, signal: AbortSignal | undefined): AsyncIterator<Buffer> {
+  const ready: Buffer[] = [];
+  let ended = false;
+  let failure: { error: unknown } | undefined;
+  let listening = false;
+  let stopped = false;
+  let waiter: (() => void) | undefined;
+
+  const wake = (): void => {
+    const resolve = waiter;
+    waiter = undefined;
+    resolve?.();
+  };
+  const onData = (chunk: Buffer): void => {
+    ready.push(chunk);
+    if (ready.length >= READ_AHEAD) req.pause();
+    wake();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    wake();
+  };
+  const fail = (error: unknown): void => {
+    failure ??= { error };
+    wake();
+  };
+  const onError = (error: unknown): void => fail(error);
+  const onClose = (): void => {
+    if (!ended) fail(Object.assign(new Error('the request closed before its body ended'), { code: 'ECONNRESET' }));
+  };
+  const onAbort = (): void => fail(signal?.reason);
+
+  const listen = (): void => {
+    listening = true;
+    if (signal?.aborted) {
+      fail(signal.reason);
+      return;
+    }
+    if (req.readableEnded) {
+      ended = true;
+      return;
+    }
+    if (req.destroyed) {
+      onClose();
+      return;
+    }
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('close', onClose);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  };
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    req.off('close', onClose);
+    signal?.removeEventListener('abort', onAbort);
+    // What the consumer did not read stays in the request, for settleUnreadBody to drain or refuse.
+    if (!ended) req.pause();
+  };
+
+  return {
+    async next(): Promise<IteratorResult<Buffer>> {
+      if (!listening) listen();
+      for (;;) {
+        if (failure !== undefined) {
+          stop();
+          throw failure.error;
+        }
+        const chunk = ready.shift();
+        if (chunk !== undefined) {
+          if (ready.length < READ_AHEAD / 2 && !ended && req.isPaused()) req.resume();
+          return { value: chunk, done: false };
+        }
+        if (ended || stopped) {
+          stop();
+          return { value: undefined, done: true };
+        }
+        if (req.isPaused()) req.resume();
+        await new Promise<void>((resolve) => {
+          waiter = resolve;
+        });
+      }
+    },
+    async return(): Promise<IteratorResult<Buffer>> {
+      stop();
+      ready.length = 0;
+      return { value: undefined, done: true };
     },
   };
-  const end = iterator.return?.bind(iterator);
-  if (end !== undefined) wrapped.return = (value?: unknown) => end(value);
-  return wrapped;
 }
 
 /**

@@ -21,6 +21,7 @@ import { applyStorageMiddleware } from '../storage/middleware.js';
 import { parseTrustedProxies } from './client-address.js';
 import { createDispatcher } from './dispatcher.js';
 import { answerClientErrors, createRequestLimiter, resolveLimits } from './limits.js';
+import { raiseMallocTrimThreshold } from './malloc-tuning.js';
 import { normalizePrefix } from './routes.js';
 import { createSharedState } from './shared-state.js';
 import { createTransport, type HttpServer } from './tls.js';
@@ -35,6 +36,11 @@ export interface StartServerOptions {
   drainTimeoutMs?: number;
   /** Wraps the configured storage driver (tests: fault-injecting decorators). */
   wrapDriver?: ((driver: StorageDriver) => StorageDriver) | undefined;
+  /**
+   * The configured `http.secret` was made up by this machine's cluster primary, so only its
+   * workers continue each other's uploads (see createSharedState).
+   */
+  secretIsLocal?: boolean | undefined;
 }
 
 export interface RunningServer {
@@ -78,11 +84,12 @@ async function loadAuth(config: Config, opts: { logger: Logger; prefix: string }
 
 export async function startServer(config: Config, opts: StartServerOptions): Promise<RunningServer> {
   const { logger } = opts;
+  raiseMallocTrimThreshold();
   // First: a bad htpasswd file or token key stops start-up before anything is opened.
   const auth = await loadAuth(config, { logger, prefix: normalizePrefix(config.http.prefix) });
   const limits = resolveLimits(config.http.limits);
   const transport = await createTransport(config.http, logger);
-  const shared = createSharedState(config, logger);
+  const shared = createSharedState(config, logger, { secretIsLocal: opts.secretIsLocal === true });
   const observability = await createObservability(config, { logger });
   const configured = applyStorageMiddleware(createStorageDriver(config.storage), config.middleware?.storage);
   const driver = observability.wrapDriver(opts.wrapDriver?.(configured) ?? configured);

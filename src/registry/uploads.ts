@@ -16,7 +16,8 @@
  * (`berth-hashstates/sha256/<offset>`, see upload-hash.ts) and any replica continues from it. The
  * price: hash-wasm hashes at about a quarter of native speed (idle core: 358 vs 1480 MiB/s; busy:
  * 124 vs 444 MiB/s), still above what a network usually delivers, plus one stat and one small write
- * per chunk. Without a configured secret the native hash and the re-read stay. A missing state (a
+ * per chunk. Without a configured secret the native hash and the re-read stay, and so they do for
+ * a secret the `http.workers` primary made up (see http/shared-state.ts). A missing state (a
  * failed write, a chunk taken by a registry:2 replica) only means a re-read of the bytes after the
  * newest state there is.
  *

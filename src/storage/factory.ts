@@ -16,6 +16,8 @@ export interface FilesystemStorageParameters {
   rootdirectory?: string | undefined;
   /** Accepted for compatibility; Node's libuv thread pool bounds filesystem concurrency instead. */
   maxthreads?: number | undefined;
+  /** A Berth extension: large appends to upload data with O_DIRECT (default true). */
+  directio?: boolean | undefined;
 }
 
 /**
@@ -61,8 +63,16 @@ const DRIVERS: Readonly<Record<string, DriverConstructor>> = {
     if (root !== undefined && root !== null && typeof root !== 'string') {
       throw new Error('storage.filesystem.rootdirectory must be a string');
     }
+    const directio = parameters['directio'];
+    if (directio !== undefined && directio !== null && typeof directio !== 'boolean') {
+      throw new Error('storage.filesystem.directio must be true or false');
+    }
     // Like distribution, an empty value means the default.
-    return createFilesystemDriver({ rootdirectory: root ? root : DEFAULT_ROOT_DIRECTORY, batch: use.batch === true });
+    return createFilesystemDriver({
+      rootdirectory: root ? root : DEFAULT_ROOT_DIRECTORY,
+      directio: directio !== false,
+      batch: use.batch === true,
+    });
   },
   inmemory: () => createInMemoryDriver(),
   // The SDKs load on first use (see lazy-driver.ts); parameters are still checked here, at start-up.

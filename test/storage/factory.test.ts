@@ -27,6 +27,24 @@ describe('createStorageDriver', () => {
     assert.equal(await readFile(join(dir, 'rel', 'x'), 'utf8'), 'rel');
   });
 
+  it('takes directio as a boolean, and refuses anything else', async () => {
+    for (const directio of [true, false]) {
+      const driver = createStorageDriver({ filesystem: { rootdirectory: join(dir, `direct-${directio}`), directio } });
+      const writer = await driver.writer('/upload/data', { append: true });
+      const data = Buffer.alloc(9 * 1024 * 1024 + 5, directio ? 1 : 2);
+      assert.equal(
+        await writer.write([data.subarray(0, 5 * 1024 * 1024), data.subarray(5 * 1024 * 1024)]),
+        data.length,
+      );
+      await writer.commit();
+      assert.ok((await driver.getContent('/upload/data')).equals(data));
+    }
+    assert.throws(
+      () => createStorageDriver({ filesystem: { rootdirectory: dir, directio: 'yes' as unknown as boolean } }),
+      /directio/,
+    );
+  });
+
   it('defaults the filesystem parameters', () => {
     assert.equal(createStorageDriver({ filesystem: null }).name, 'filesystem');
     assert.equal(createStorageDriver({ filesystem: { rootdirectory: '' } }).name, 'filesystem');

@@ -10,6 +10,8 @@
  *   removes it when the writer created it), so a failed upload chunk leaves no partial tail.
  *   Its commit does not fsync: upload sessions are worthless after a power loss anyway, and
  *   move() fsyncs the file before it becomes a blob, so a pushed blob is synced once, not per chunk.
+ * - An append writer writes large bodies with O_DIRECT, still at the end of the file
+ *   (`directio`, default on; see file-batch-writer.ts): a blob just pushed is not in the page cache.
  * - putContent with `durable: false` skips the fsync (derived data: session metadata, indexes).
  * - Empty directories are left behind by delete and move, as distribution does; a later
  *   prune would race with concurrent writers creating files below them.
@@ -38,7 +40,7 @@ import { ContentTooLargeError, InvalidOffsetError, PathNotFoundError } from '../
 import { joinPath, ROOT_PATH, validatePath, walkTree } from '../paths.js';
 import { abortable, checkRead } from './common.js';
 import { createContentCache, createListingCache } from './content-cache.js';
-import { writeBatched } from './file-batch-writer.js';
+import { type DirectWrites, writeBatched } from './file-batch-writer.js';
 import { FileRangeReader } from './file-range-reader.js';
 import { WriterLifecycle } from './writer-state.js';
 
@@ -53,6 +55,11 @@ export interface FilesystemDriverOptions {
    * Deletions, writes and everything else still go through the pool, in parallel.
    */
   batch?: boolean;
+  /**
+   * Whether large appends to upload data use O_DIRECT (default true; it turns itself off on a
+   * file system that refuses it). See file-batch-writer.ts.
+   */
+  directio?: boolean | undefined;
 }
 
 /** Keeps temp names within NAME_MAX even for long target names. */
@@ -107,6 +114,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
   /** Whether the root is on a local filesystem; learnt at the first cached read (the root may not exist before). */
   let localRoot: boolean | undefined;
   const listings = createListingCache();
+  const direct: DirectWrites = { enabled: options.directio !== false };
 
   async function openExisting(path: string, flags: string): Promise<FileHandle> {
     try {
@@ -267,7 +275,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
         }
         try {
           const st = await handle.stat();
-          return createFileWriter({ handle, target, initialSize: st.size, append: { created } });
+          return createFileWriter({ handle, target, initialSize: st.size, append: { created, direct } });
         } catch (error) {
           await handle.close();
           throw error;
@@ -542,8 +550,11 @@ interface FileWriterInit {
   initialSize: number;
   /** Set for whole-object writers: the temp file renamed over `target` on commit. */
   tmp?: string;
-  /** Set for append writers: whether opening the writer created the file. */
-  append?: { created: boolean };
+  /**
+   * Set for append writers: whether opening the writer created the file, and whether this
+   * driver's files take O_DIRECT (see file-batch-writer.ts).
+   */
+  append?: { created: boolean; direct: DirectWrites };
 }
 
 function createFileWriter(init: FileWriterInit): FileWriter {
@@ -560,9 +571,13 @@ function createFileWriter(init: FileWriterInit): FileWriter {
       lifecycle.begin('write');
       let written = 0;
       try {
-        await writeBatched(handle, src, opts?.signal, (n) => {
-          written += n;
-          size += n;
+        await writeBatched(handle, src, size, {
+          signal: opts?.signal,
+          direct: append === undefined ? undefined : { path: target, writes: append.direct },
+          onWritten: (n) => {
+            written += n;
+            size += n;
+          },
         });
         return written;
       } finally {
