@@ -54,6 +54,7 @@ export const SUPPORTED_KEYS: readonly string[] = [
   'redis.tls',
   'notifications.events',
   'notifications.endpoints',
+  'catalog.maxentries',
 ];
 
 /** Keys Berth accepts but does not act on yet; `serve` logs each one that is set. */
@@ -75,7 +76,6 @@ export const NOT_SUPPORTED_YET: readonly string[] = [
   'validation.disabled',
   'validation.manifests',
   'compatibility.schema1',
-  'catalog.maxentries',
 ];
 
 /**

@@ -52,3 +52,24 @@ describe('catalog', () => {
     await assertError(await fetch(`${server.url}/v2/_catalog?n=-3`), 400, 'PAGINATION_NUMBER_INVALID');
   });
 });
+
+describe('catalog.maxentries', () => {
+  test('caps a page with or without n, and the Link header continues from there', async () => {
+    const server = await startTestServer({ catalog: { maxentries: 2 } });
+    try {
+      for (const name of ['c', 'a', 'b']) await pushImage(server.url, name, 'latest');
+      for (const query of ['', '?n=10']) {
+        const res = await fetch(`${server.url}/v2/_catalog${query}`);
+        assert.deepEqual(await res.json(), { repositories: ['a', 'b'] }, query);
+        assert.equal(res.headers.get('link'), '</v2/_catalog?last=b&n=2>; rel="next"', query);
+      }
+      const rest = await fetch(`${server.url}/v2/_catalog?last=b&n=2`);
+      assert.deepEqual(await rest.json(), { repositories: ['c'] });
+      assert.equal(rest.headers.get('link'), null);
+      const smaller = await fetch(`${server.url}/v2/_catalog?n=1`);
+      assert.deepEqual(await smaller.json(), { repositories: ['a'] });
+    } finally {
+      await server.close();
+    }
+  });
+});
