@@ -3,7 +3,8 @@
  * tls.ts): builds the storage driver and registry from the configuration (unless a registry is
  * injected), applies `http.limits`, listens on `http.addr` and drains on close.
  */
-import type { AddressInfo } from 'node:net';
+import { lstat, unlink } from 'node:fs/promises';
+import { type AddressInfo, connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { ApiOptions } from '../api/context.js';
 import type { AuthGuard } from '../auth/guard.js';
@@ -60,6 +61,45 @@ export interface RunningServer {
 
 const DEFAULT_CATALOG_MAX_ENTRIES = 1000;
 const DEFAULT_DRAIN_TIMEOUT_MS = 30_000;
+
+/**
+ * Where `http` says to listen: `http.addr` as a TCP address, or with `http.net: unix` (as in
+ * distribution) as the path of a Unix domain socket, for a proxy on the same machine.
+ */
+export function listenTarget(http: Config['http']): { host?: string; port: number } | { path: string } {
+  if (http.net !== 'unix') {
+    const { host, port } = parseListenAddress(http.addr);
+    return host === undefined ? { port } : { host, port };
+  }
+  const path = http.addr.trim();
+  if (path === '' || path.startsWith(':')) {
+    throw new Error(`invalid http.addr ${JSON.stringify(http.addr)}: with http.net unix it is a socket path`);
+  }
+  return { path };
+}
+
+/**
+ * Removes a socket file left by a process that died without closing it, so a restart can bind
+ * the path again; a socket something still answers on is left alone (listen then fails clearly).
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let isSocket = false;
+  try {
+    isSocket = (await lstat(path)).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) return;
+  const answered = await new Promise<boolean>((resolve) => {
+    const probe = connect(path);
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(true);
+    });
+    probe.once('error', () => resolve(false));
+  });
+  if (!answered) await unlink(path).catch(() => undefined);
+}
 
 /** Parses distribution's `http.addr`: `:5000`, `host:5000`, `[::1]:5000`. */
 export function parseListenAddress(addr: string): { host: string | undefined; port: number } {
@@ -145,7 +185,8 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
   // Longer than the usual 60 s idle timeout of load balancers, so they close first.
   server.keepAliveTimeout = 75_000;
 
-  const { host, port } = parseListenAddress(config.http.addr);
+  const target = listenTarget(config.http);
+  if ('path' in target) await removeStaleSocket(target.path);
   // Before listening: events queued by a stopped instance go out before any new one.
   await notifications.start();
   try {
@@ -163,7 +204,7 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
       reject(error);
     };
     server.once('error', failed);
-    server.listen({ port, ...(host === undefined ? {} : { host }) }, () => {
+    server.listen(target, () => {
       server.off('error', failed);
       resolve();
     });
@@ -171,16 +212,24 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
   transport.start();
   shared.start();
   maintenance.start();
-  const address = server.address() as AddressInfo;
-  const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
-  const url = `${transport.scheme}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${address.port}`;
-  logger.info({ addr: config.http.addr, port: address.port, prefix }, 'listening');
+  let url: string;
+  let port = 0;
+  if ('path' in target) {
+    url = `${transport.scheme}+unix://${encodeURIComponent(target.path)}`;
+    logger.info({ addr: config.http.addr, net: 'unix', prefix }, 'listening');
+  } else {
+    port = (server.address() as AddressInfo).port;
+    const { host } = target;
+    const shownHost = host === undefined || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
+    url = `${transport.scheme}://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
+    logger.info({ addr: config.http.addr, port, prefix }, 'listening');
+  }
 
   const drainTimeoutMs = opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   let closing: Promise<void> | undefined;
   return {
     url,
-    port: address.port,
+    port,
     server,
     notifications,
     debugUrl: observability.debugUrl,
