@@ -1,16 +1,12 @@
 /** `GET /v2/<name>/tags/list?n=&last=`: the repository's tags in lexical order, paginated. */
+
+import { createLruMap } from '../registry/lru.js';
+import { sameEntries } from '../registry/tags.js';
 import { type ApiContext, JSON_TYPE, type MethodHandlers, type RouteOf } from './context.js';
 import { fetchPage, nextLink, parsePage } from './pagination.js';
 
 /** Bodies of recent answers by repository, reused while the entries are the same. */
-const recentBodies = new Map<string, { entries: readonly string[]; body: Buffer }>();
-const MAX_RECENT_BODIES = 256;
-
-function sameEntries(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const recentBodies = createLruMap<string, { entries: readonly string[]; body: Buffer }>(256);
 
 /**
  * The JSON body for `entries`. The tag store hands back the same strings while the tags are
@@ -20,12 +16,7 @@ function tagsBody(name: string, entries: readonly string[]): Buffer {
   const recent = recentBodies.get(name);
   if (recent !== undefined && sameEntries(recent.entries, entries)) return recent.body;
   const body = Buffer.from(JSON.stringify({ name, tags: entries }));
-  recentBodies.delete(name);
   recentBodies.set(name, { entries, body });
-  if (recentBodies.size > MAX_RECENT_BODIES) {
-    const oldest = recentBodies.keys().next();
-    if (!oldest.done) recentBodies.delete(oldest.value);
-  }
   return body;
 }
 

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { JSONWebKeySet } from 'jose';
 import type { Logger } from 'pino';
 import type { Config } from '../config/schema.js';
-import { clientAddress, parseTrustedProxies } from '../http/client-address.js';
+import { parseTrustedProxies, requestClientAddress } from '../http/client-address.js';
 import type { Route } from '../http/routes.js';
 import { requestOrigin } from '../http/urls.js';
 import { isRepositoryName } from '../registry/names.js';
@@ -51,8 +51,7 @@ type AddressOf = (req: IncomingMessage) => string | undefined;
 function addressResolver(config: Config): AddressOf {
   const trusted = parseTrustedProxies(config.http.trustedproxies);
   return (req) => {
-    const header = req.headers['x-forwarded-for'];
-    return clientAddress(req.socket.remoteAddress, Array.isArray(header) ? header.join(',') : header, trusted);
+    return requestClientAddress(req, trusted);
   };
 }
 

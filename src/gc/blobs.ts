@@ -13,12 +13,12 @@
  * Shards are read several at a time, so storage always has requests in flight.
  */
 import { mapLimit } from '../registry/concurrency.js';
-import { listIfExists } from '../registry/links.js';
 import type { Digest } from '../registry/names.js';
 import { BLOBS_ROOT, blobDataPath, blobDigestFromDataPath } from '../registry/paths.js';
 import type { CallOptions } from '../registry/types.js';
 import type { FileInfo, StorageDriver } from '../storage/driver.js';
 import { isPathNotFound } from '../storage/errors.js';
+import { scanList } from './scan.js';
 
 export interface BlobInfo {
   /** Bytes of `data`. */
@@ -44,8 +44,8 @@ function listsShards(driver: StorageDriver): boolean {
 
 async function shardsOf(driver: StorageDriver, opts: CallOptions): Promise<string[]> {
   const shards: string[] = [];
-  for (const algorithmDir of await listIfExists(driver, BLOBS_ROOT, { ...opts, uncached: true })) {
-    shards.push(...(await listIfExists(driver, algorithmDir, { ...opts, uncached: true })));
+  for (const algorithmDir of await scanList(driver, BLOBS_ROOT, opts)) {
+    shards.push(...(await scanList(driver, algorithmDir, opts)));
   }
   return shards;
 }
@@ -55,7 +55,7 @@ export async function enumerateBlobs(driver: StorageDriver, opts: EnumerateOptio
   let count = 0;
   if (listsShards(driver)) {
     await mapLimit(await shardsOf(driver, opts), opts.concurrency, async (shard) => {
-      for (const dir of await listIfExists(driver, shard, { ...opts, uncached: true })) {
+      for (const dir of await scanList(driver, shard, opts)) {
         const digest = blobDigestFromDataPath(`${dir}/data`);
         if (digest === undefined) continue;
         count += 1;

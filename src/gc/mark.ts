@@ -12,7 +12,6 @@
  *   manifest kept in one repository does not keep an untagged copy of it in another.
  */
 import { mapLimit } from '../registry/concurrency.js';
-import { listIfExists, readLink } from '../registry/links.js';
 import { type Digest, isRepositoryName, isTag, type RepositoryName, type Tag } from '../registry/names.js';
 import {
   blobDataPath,
@@ -31,6 +30,7 @@ import type { CallOptions } from '../registry/types.js';
 import type { StorageDriver } from '../storage/driver.js';
 import { isPathNotFound } from '../storage/errors.js';
 import { type ManifestReferences, manifestReferences } from './references.js';
+import { scanLink, scanList } from './scan.js';
 
 /** Stored manifests larger than this are not manifests any client pushed; reading one would be a mistake. */
 const MAX_STORED_MANIFEST_BYTES = 64 * 1024 * 1024;
@@ -91,7 +91,7 @@ export interface MarkOptions extends CallOptions {
 export async function listRepositories(driver: StorageDriver, opts: CallOptions & { concurrency: number }) {
   const found: RepositoryName[] = [];
   async function visit(dir: string): Promise<void> {
-    const children = await listIfExists(driver, dir, { ...opts, uncached: true });
+    const children = await scanList(driver, dir, opts);
     const name = repositoryNameFromDir(dir);
     if (
       name !== undefined &&
@@ -113,8 +113,8 @@ export async function listRepositories(driver: StorageDriver, opts: CallOptions 
 /** The digests of `<dir>/<alg>/<hex>` entries, one listing per algorithm. */
 async function listDigestDirs(driver: StorageDriver, dir: string, opts: CallOptions): Promise<Digest[]> {
   const digests: Digest[] = [];
-  for (const algorithmDir of await listIfExists(driver, dir, { ...opts, uncached: true })) {
-    for (const entry of await listIfExists(driver, algorithmDir, { ...opts, uncached: true })) {
+  for (const algorithmDir of await scanList(driver, dir, opts)) {
+    for (const entry of await scanList(driver, algorithmDir, opts)) {
       const digest = digestFromDirPath(entry);
       if (digest !== undefined) digests.push(digest);
     }
@@ -152,7 +152,7 @@ export async function scanRepository(
     listDigestDirs(driver, manifestRevisionsDir(name), opts),
     // Without removing untagged manifests every revision is kept: tags do not matter.
     opts.tagHistory
-      ? listIfExists(driver, tagsDir(name), { ...opts, uncached: true }).then((paths) =>
+      ? scanList(driver, tagsDir(name), opts).then((paths) =>
           paths.map(lastComponent).filter((tag): tag is Tag => isTag(tag)),
         )
       : [],
@@ -160,9 +160,7 @@ export async function scanRepository(
   ]);
   const tags = new Map<Tag, Digest>();
   if (opts.tagHistory) {
-    const targets = await mapLimit(tagNames, limit, (tag) =>
-      readLink(driver, tagCurrentLinkPath(name, tag), { ...opts, uncached: true }),
-    );
+    const targets = await mapLimit(tagNames, limit, (tag) => scanLink(driver, tagCurrentLinkPath(name, tag), opts));
     tagNames.forEach((tag, i) => {
       const target = targets[i];
       if (target !== undefined) tags.set(tag, target);

@@ -5,6 +5,7 @@
  * chain is walked from the right, skipping trusted proxies, and the first address not trusted is
  * the client. An entry that is not an IP address stops the walk at the last trusted hop.
  */
+import type { IncomingMessage } from 'node:http';
 import { BlockList, isIP } from 'node:net';
 
 /** A compiled `http.trustedproxies` list. */
@@ -53,6 +54,12 @@ function parseForwarded(entry: string): string | undefined {
   else if (/^\d+\.\d+\.\d+\.\d+:\d+$/.test(value)) value = value.slice(0, value.lastIndexOf(':'));
   value = normalizeAddress(value);
   return isIP(value) === 0 ? undefined : value;
+}
+
+/** {@link clientAddress} of a request: its socket's peer and its `X-Forwarded-For` header. */
+export function requestClientAddress(req: IncomingMessage, trusted: TrustedProxies | undefined): string | undefined {
+  const header = req.headers['x-forwarded-for'];
+  return clientAddress(req.socket.remoteAddress, Array.isArray(header) ? header.join(',') : header, trusted);
 }
 
 /**

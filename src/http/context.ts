@@ -5,7 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from 'pino';
-import { clientAddress, normalizeAddress, type TrustedProxies } from './client-address.js';
+import { normalizeAddress, requestClientAddress, type TrustedProxies } from './client-address.js';
 import type { RequestUrls } from './urls.js';
 
 /** What a notification event records about the client request (distribution's RequestRecord). */
@@ -85,9 +85,7 @@ function peerAddress(address: string, port: number | undefined): string {
 
 /** The client a trusted proxy forwarded the request for, when there is one. */
 function forwardedClient(req: IncomingMessage, trustedProxies: TrustedProxies | undefined): string | undefined {
-  const header = req.headers['x-forwarded-for'];
-  if (trustedProxies === undefined || header === undefined) return undefined;
-  const peer = req.socket.remoteAddress;
-  const client = clientAddress(peer, Array.isArray(header) ? header.join(',') : header, trustedProxies);
-  return client === undefined || client === normalizeAddress(peer ?? '') ? undefined : client;
+  if (trustedProxies === undefined) return undefined;
+  const client = requestClientAddress(req, trustedProxies);
+  return client === undefined || client === normalizeAddress(req.socket.remoteAddress ?? '') ? undefined : client;
 }

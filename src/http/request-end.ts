@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { RequestObserver, RequestOutcome } from '../metrics/http-metrics.js';
-import { clientAddress, normalizeAddress, type TrustedProxies } from './client-address.js';
+import { normalizeAddress, requestClientAddress, type TrustedProxies } from './client-address.js';
 import type { RequestContext } from './context.js';
 
 export interface RequestEndOptions {
@@ -68,9 +68,7 @@ export function trackRequest(
       done?.({ status, bytesIn, bytesOut, seconds: elapsedMs / 1000 });
       if (!options.accessLog) return;
       const peer = socket.remoteAddress;
-      const header = req.headers['x-forwarded-for'];
-      const forwarded = Array.isArray(header) ? header.join(',') : header;
-      const remoteAddr = clientAddress(peer, forwarded, options.trustedProxies);
+      const remoteAddr = requestClientAddress(req, options.trustedProxies);
       options.logger.info(
         {
           reqId: context.id,

@@ -32,7 +32,7 @@ function byCodeUnit(a: string, b: string): number {
 }
 
 /** Whether two listings hold the same entries (usually the very same strings: a cheap pointer compare). */
-function sameEntries(a: readonly string[], b: readonly string[]): boolean {
+export function sameEntries(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

@@ -77,6 +77,17 @@ async function writeRange(
   }
 }
 
+/**
+ * Checks a chunk before either writer takes it: the signal, an earlier write's failure (`check`
+ * throws it) and the chunk's type. @returns false for an empty chunk, which is skipped.
+ */
+function admit(chunk: Uint8Array, signal: AbortSignal | undefined, check: () => void): boolean {
+  signal?.throwIfAborted();
+  check();
+  if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
+  return chunk.length > 0;
+}
+
 /** Writes all of `chunks`, retrying short writes, reporting byte counts as {@link writeRange} does. */
 async function writeAll(handle: FileHandle, chunks: Uint8Array[], onWritten: (n: number) => void): Promise<void> {
   let pending = chunks;
@@ -153,10 +164,7 @@ async function writeGathered(
   signal?.throwIfAborted();
   try {
     for await (const chunk of src) {
-      signal?.throwIfAborted();
-      check();
-      if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-      if (chunk.length === 0) continue;
+      if (!admit(chunk, signal, check)) continue;
       queue.push(chunk);
       queued += chunk.length;
       void start();
@@ -283,10 +291,7 @@ async function writeStaged(
   signal?.throwIfAborted();
   try {
     for await (const chunk of src) {
-      signal?.throwIfAborted();
-      check();
-      if (!(chunk instanceof Uint8Array)) throw new TypeError('writer accepts Uint8Array chunks only');
-      if (chunk.length === 0) continue;
+      if (!admit(chunk, signal, check)) continue;
       if (offset === position && smallBytes + chunk.length < SMALL_BYTES) {
         small.push(chunk);
         smallBytes += chunk.length;
