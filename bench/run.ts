@@ -129,7 +129,7 @@ interface Live {
   rootDir: string;
   configDir: string;
   index: number;
-  requests: { before: number; after: number };
+  requests: { before: number; after: number } | undefined;
   memory: MemoryResult | undefined;
 }
 
@@ -147,7 +147,7 @@ async function startTarget(spec: TargetSpec, data: SharedData, workDir: string, 
     rootDir,
     configDir,
     index,
-    requests: { before: 0, after: 0 },
+    requests: undefined,
     memory: undefined,
   };
 }
@@ -230,9 +230,8 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
         alive,
       );
       t.memory = {
-        pushGrowth: t.ctx.memory.pushGrowth,
-        requestsBefore: t.requests.before,
-        requestsAfter: t.requests.after,
+        ...(wanted('push-256m') ? { pushGrowth: t.ctx.memory.pushGrowth } : {}),
+        ...(t.requests === undefined ? {} : { requests: t.requests }),
         startupMs: again.startupMs,
         startupCatalogMs: catalogMs,
         repositoriesOnDisk: settings.repositories + 4,

@@ -22,6 +22,8 @@ fi
 step 'build'
 rm -rf dist
 npx tsc -p tsconfig.json
+# The tests that start `berth` as a process run the bundle that `npm start` runs.
+node scripts/bundle.mjs
 
 step 'lint'
 lint_dirs=()

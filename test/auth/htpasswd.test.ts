@@ -13,12 +13,12 @@ import bcrypt from 'bcryptjs';
 import { pino } from 'pino';
 import { createHtpasswdStore, parseHtpasswd } from '../../src/auth/htpasswd.js';
 import { runHtpasswd } from '../../src/cli/htpasswd.js';
+import { BERTH_MAIN } from '../helpers/berth-binary.js';
 import { startTestServer } from '../helpers/server.js';
 import { run } from '../helpers/tools.js';
 import { capturingLogger, eventually, tempDir, writeHtpasswd } from './support.js';
 
 const silent = pino({ level: 'silent' });
-const CLI = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
 
 /** `$2y$` hashes as PHP's password_hash and Apache's htpasswd write them (PHP manual's examples). */
 const PHP_2Y = '$2y$10$.vGA1O9wmRjrwAVXD98HNOgsNpDczlqm3Jq7KnEd1rVAGv3Fykk1a';
@@ -126,7 +126,7 @@ describe('berth htpasswd', () => {
   after(() => work.cleanup());
 
   test('prints a $2y$ bcrypt line for the password argument, loadable by the registry', async () => {
-    const { stdout } = await run('node', [CLI, 'htpasswd', '-C', '5', 'alice', 's3cret']);
+    const { stdout } = await run('node', [BERTH_MAIN, 'htpasswd', '-C', '5', 'alice', 's3cret']);
     assert.match(stdout, /^alice:\$2y\$05\$[./A-Za-z0-9]{53}\n$/);
     const path = join(work.dir, 'printed');
     await writeFile(path, stdout);
@@ -135,7 +135,9 @@ describe('berth htpasswd', () => {
   });
 
   test('reads the password from the first line of a non-terminal stdin', async () => {
-    const { stdout } = await run('node', [CLI, 'htpasswd', '--cost', '4', 'bob'], { input: 'from-stdin\nignored\n' });
+    const { stdout } = await run('node', [BERTH_MAIN, 'htpasswd', '--cost', '4', 'bob'], {
+      input: 'from-stdin\nignored\n',
+    });
     const hash = stdout.trim().slice('bob:'.length);
     assert.equal(bcrypt.compareSync('from-stdin', hash), true);
   });
@@ -143,7 +145,7 @@ describe('berth htpasswd', () => {
   test('prompts twice on a terminal without echoing the password', async () => {
     // `script` gives the command a pseudo-terminal; what it prints is what a user would see.
     // Each answer is typed only once its prompt is on screen, as a person would.
-    const child = spawn('script', ['-qec', `node ${CLI} htpasswd -C 4 carol`, '/dev/null'], {
+    const child = spawn('script', ['-qec', `node ${BERTH_MAIN} htpasswd -C 4 carol`, '/dev/null'], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let screen = '';

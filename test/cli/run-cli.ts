@@ -1,10 +1,8 @@
-/** Runs the built `berth` binary (dist/src/cli/main.js) as a real child process. */
+/** Runs the built `berth` binary (the bundle, dist/berth/main.mjs) as a real child process. */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
-
-export const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+import { BERTH_MAIN } from '../helpers/berth-binary.js';
 
 export interface CliOptions {
   /** Extra environment; the child gets PATH plus these, never the test runner's REGISTRY_* variables. */
@@ -20,7 +18,7 @@ export interface CliResult {
 }
 
 function spawnCli(args: readonly string[], opts: CliOptions): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--enable-source-maps', MAIN, ...args], {
+  return spawn(process.execPath, ['--enable-source-maps', BERTH_MAIN, ...args], {
     env: { PATH: process.env['PATH'] ?? '', ...opts.env },
     ...(opts.cwd === undefined ? {} : { cwd: opts.cwd }),
   });

@@ -1,5 +1,5 @@
 /**
- * Real processes for the load-balanced test: Berth replicas (`node dist/src/cli/main.js serve`)
+ * Real processes for the load-balanced test: Berth replicas (`node dist/berth/main.mjs serve`)
  * whose JSON log lines are kept per replica, and Debian's haproxy in front of them.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -7,11 +7,9 @@ import { once } from 'node:events';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
+import { BERTH_MAIN } from '../helpers/berth-binary.js';
 import { freePort, waitForRegistry } from '../helpers/tools.js';
-
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 /** One line of Berth's JSON log. */
 export interface LogLine {
@@ -49,7 +47,7 @@ export async function startReplica(dir: string, name: string, config: Record<str
   const http = { ...(config['http'] as Record<string, unknown> | undefined), addr: `127.0.0.1:${port}` };
   const path = join(dir, `${name}.yml`);
   await writeFile(path, stringify({ ...config, http }));
-  const child = spawn(process.execPath, ['--enable-source-maps', MAIN, 'serve', path], {
+  const child = spawn(process.execPath, ['--enable-source-maps', BERTH_MAIN, 'serve', path], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { PATH: process.env['PATH'] ?? '' },
   });

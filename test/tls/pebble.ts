@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { BERTH_MAIN } from '../helpers/berth-binary.js';
 import { freePort, run } from '../helpers/tools.js';
 import { curl } from './probe.js';
 
@@ -175,9 +175,8 @@ export async function startPebble(options: PebbleOptions): Promise<Pebble> {
   };
 }
 
-/** `node dist/src/cli/main.js serve <config>` with `env` added to a REGISTRY_*-free environment. */
+/** `node dist/berth/main.mjs serve <config>` with `env` added to a REGISTRY_*-free environment. */
 export function startBerth(configPath: string, env: NodeJS.ProcessEnv): Daemon {
-  const main = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
   const base = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('REGISTRY_')));
-  return startDaemon(process.execPath, ['--enable-source-maps', main, 'serve', configPath], { ...base, ...env });
+  return startDaemon(process.execPath, ['--enable-source-maps', BERTH_MAIN, 'serve', configPath], { ...base, ...env });
 }
