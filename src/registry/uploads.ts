@@ -102,7 +102,8 @@ export function createUploadStore(options: UploadStoreOptions): UploadStore {
 
   async function dataSize(id: UploadId, opts: CallOptions): Promise<number | undefined> {
     try {
-      return (await driver.stat(uploadDataPath(name, id), { signal: opts.signal })).size;
+      // A session's files were written by its previous request moments ago.
+      return (await driver.stat(uploadDataPath(name, id), { signal: opts.signal, recent: true })).size;
     } catch (error) {
       if (isPathNotFound(error)) return undefined;
       throw error;
@@ -114,7 +115,9 @@ export function createUploadStore(options: UploadStoreOptions): UploadStore {
     try {
       // Read once per request and removed with the session: not worth a cache entry or its stat.
       const path = uploadStartedAtPath(name, id);
-      text = (await driver.getContent(path, { signal: opts.signal, maxBytes: 256, uncached: true })).toString('utf8');
+      text = (
+        await driver.getContent(path, { signal: opts.signal, maxBytes: 256, uncached: true, recent: true })
+      ).toString('utf8');
     } catch (error) {
       if (isPathNotFound(error)) {
         throw new RegistryError(

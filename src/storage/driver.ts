@@ -17,6 +17,12 @@ export interface CacheableReadOptions extends CallOptions {
    * small reads neither consults nor fills its cache for it, saving the validation and the memory.
    */
   uncached?: boolean | undefined;
+  /**
+   * The caller wrote or read this path moments ago (an upload session's own files), so its inode
+   * and bytes are in the kernel's caches: a driver on a local disk may answer without a round
+   * trip through its I/O threads. A hint only; drivers may ignore it.
+   */
+  recent?: boolean | undefined;
 }
 
 export interface FileInfo {
@@ -74,7 +80,7 @@ export interface StorageDriver {
    */
   writer(path: string, opts?: CallOptions & { append?: boolean }): Promise<FileWriter>;
   /** @throws PathNotFoundError when neither a file nor a directory exists at `path`. */
-  stat(path: string, opts?: CallOptions): Promise<FileInfo>;
+  stat(path: string, opts?: CallOptions & Pick<CacheableReadOptions, 'recent'>): Promise<FileInfo>;
   /**
    * Lists the direct children of a directory as full driver paths, sorted lexically.
    * @throws PathNotFoundError when the directory does not exist.

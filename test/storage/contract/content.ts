@@ -130,6 +130,21 @@ export function contentSuite(withDriver: WithDriver): void {
         assert.deepEqual(await d.getContent('/uc/71'), bytes('new'));
       }));
 
+    it('answers `recent` reads and stats as any other', () =>
+      withDriver(async (d) => {
+        await d.putContent('/recent/file', bytes('fresh'));
+        const opts = { uncached: true, recent: true } as const;
+        assert.deepEqual(await d.getContent('/recent/file', opts), bytes('fresh'));
+        const info = await d.stat('/recent/file', { recent: true });
+        assert.equal(info.size, 5);
+        assert.equal(info.isDir, false);
+        assert.equal((await d.stat('/recent', { recent: true })).isDir, true);
+        await assert.rejects(d.stat('/recent/absent', { recent: true }), PathNotFoundError);
+        await assert.rejects(d.stat('/recent/file/below', { recent: true }), PathNotFoundError);
+        await assert.rejects(d.getContent('/recent/absent', opts), PathNotFoundError);
+        await assert.rejects(d.getContent('/recent', opts), PathNotFoundError);
+      }));
+
     it('rejects a directory as content', () =>
       withDriver(async (d) => {
         await d.putContent('/dir/file', bytes('x'));
