@@ -64,17 +64,20 @@ const { values: args } = parseArgs({
 });
 
 const quick = args.quick === true;
+// Quick mode (about a minute and a half on the 2-core machine) is a look, not the measurement:
+// one repetition, and smaller sets where the full sizes mostly cost set-up time.
 const settings: Settings = {
   quick,
-  reps: quick ? 2 : 5,
+  reps: quick ? 1 : 5,
   durationMs: quick ? 1000 : 5000,
   bigBytes: 256 * MIB,
   chunkBytes: 8 * MIB,
-  smallPushes: 2000,
+  smallPushes: quick ? 500 : 2000,
   smallBytes: 4096,
-  tags: 1000,
-  repositories: 1000,
+  tags: quick ? 250 : 1000,
+  repositories: quick ? 250 : 1000,
   skopeoLayerBytes: (quick ? 8 : 32) * MIB,
+  memoryRequests: quick ? 2000 : 10_000,
 };
 const only = args.only === undefined ? undefined : new Set(args.only.split(','));
 const wanted = (id: string): boolean => only === undefined || only.has(id);
@@ -129,7 +132,7 @@ interface Live {
   rootDir: string;
   configDir: string;
   index: number;
-  requests: { before: number; after: number } | undefined;
+  requests: { before: number; after: number; count: number } | undefined;
   memory: MemoryResult | undefined;
 }
 
@@ -210,7 +213,7 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
     }
   }
   if (wanted('memory')) {
-    log('memory across 10,000 requests');
+    log(`memory across ${settings.memoryRequests} requests`);
     await each('memory', async (t) => {
       t.requests = await requestMemory(t.ctx, fixedLoads(data).slice(0, 3));
     });
@@ -301,6 +304,7 @@ async function main(): Promise<void> {
     const out = [
       `## Berth benchmark (${quick ? 'quick' : 'full'}), ${report.startedAt}`,
       `${report.machine.cpus} × ${report.machine.cpuModel}, ${Math.round(report.machine.memoryBytes / 2 ** 30)} GiB, Node ${report.machine.node}${report.machine.distribution ? `, ${report.machine.distribution}` : ''}; load average ${report.machine.loadAverage.before.toFixed(1)} before, ${report.machine.loadAverage.after.toFixed(1)} after`,
+      `${settings.reps} repetition(s) per scenario; ${settings.tags} tags in the tags-list repository, ${settings.repositories} repositories in the catalog, ${settings.smallPushes} small pushes per repetition, ${settings.memoryRequests.toLocaleString('en')} requests in the memory check`,
       '',
       limitsTable(limits),
       '',

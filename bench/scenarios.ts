@@ -40,6 +40,8 @@ export interface Settings {
   repositories: number;
   /** Bytes of each of the three random layers of the skopeo image. */
   skopeoLayerBytes: number;
+  /** Requests of the memory check (after as many of warm-up). */
+  memoryRequests: number;
 }
 
 /** How a scenario's work is counted for CPU cost. */
@@ -329,24 +331,24 @@ export async function fixedTime(ctx: RunContext, rec: Recorder | undefined, load
 }
 
 /**
- * RSS of the server before and after 10,000 requests, after a first batch (10,000; 2,000 in quick
- * mode) that reaches a steady state (pools, JIT, caches): a leak shows as growth across the second.
+ * RSS of the server before and after `settings.memoryRequests` requests, after a first batch as
+ * large that reaches a steady state (pools, JIT, caches): a leak shows as growth across the second.
  */
 export async function requestMemory(
   ctx: RunContext,
   loads: readonly FixedLoad[],
-  count = 10_000,
-): Promise<{ before: number; after: number }> {
+): Promise<{ before: number; after: number; count: number }> {
+  const count = ctx.settings.memoryRequests;
   const conns = connections(ctx.server.host, ctx.server.port, 32, 256 * 1024);
   const next = (i: number): RequestSpec => (loads[i % loads.length] as FixedLoad).request;
   try {
-    await runLoad(conns, next, { total: ctx.settings.quick ? count / 5 : count });
+    await runLoad(conns, next, { total: count });
     await new Promise((resolve) => setTimeout(resolve, 200));
     const before = ctx.server.rssBytes();
     const out = await runLoad(conns, next, { total: count });
     if (out.errors > 0) throw new Error(`memory check: ${out.errors} failed requests, first: ${out.firstError}`);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    return { before, after: ctx.server.rssBytes() };
+    return { before, after: ctx.server.rssBytes(), count };
   } finally {
     closeAll(conns);
   }
