@@ -15,6 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -238,7 +239,9 @@ async function remainingBlobs(root: string): Promise<string[]> {
 export async function runGcBenchmark(options: GcBenchOptions = {}): Promise<GcBenchResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const shape = options.quick === true ? QUICK : FULL;
-  const berthMain = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  // The bundle `npm start` and the `berth` binary run, when built; else the compiled modules.
+  const bundle = fileURLToPath(new URL('../berth/main.mjs', import.meta.url));
+  const berthMain = existsSync(bundle) ? bundle : fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const work = await mkdtemp(join(tmpdir(), 'berth-gc-bench-'));
   try {
     const source = join(work, 'source');
