@@ -16,6 +16,24 @@ import { assertUnavailable, get, healthy, waitForReport } from './support.js';
 
 const CHECK = 'storagedriver_filesystem';
 
+/**
+ * Replaces the storage root with a plain file. The health check's write probe recreates a
+ * removed root (its put makes parent directories), so the removal and the file's creation are
+ * retried until the file wins the race.
+ */
+async function replaceWithFile(root: string): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    await rm(root, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
+    try {
+      await writeFile(root, 'not a directory', { flag: 'wx' });
+      return;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if ((code !== 'EEXIST' && code !== 'EISDIR') || attempt >= 50) throw error;
+    }
+  }
+}
+
 /** The real driver, failing every call while `state.broken` is set. */
 function breakable(state: { broken: boolean; calls: number }): (driver: StorageDriver) => StorageDriver {
   return (driver) => {
@@ -77,9 +95,7 @@ describe('health.storagedriver', () => {
     try {
       const debugUrl = server.debugUrl ?? '';
       await waitForReport(debugUrl, healthy);
-      // The check may be writing its probe meanwhile: rm retries a directory refilled under it.
-      await rm(server.rootDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
-      await writeFile(server.rootDir, 'not a directory');
+      await replaceWithFile(server.rootDir);
       // A run caught halfway by the removal fails otherwise (ENOENT); then every run fails alike.
       const { report } = await waitForReport(debugUrl, (s, r) => s === 503 && /ENOTDIR|EEXIST/.test(r[CHECK] ?? ''));
       assert.deepEqual(Object.keys(report), [CHECK]);
@@ -100,8 +116,7 @@ describe('health.storagedriver', () => {
       health: { storagedriver: { enabled: true, interval: '50ms' } },
     });
     try {
-      await rm(server.rootDir, { recursive: true, force: true, maxRetries: 20, retryDelay: 10 });
-      await writeFile(server.rootDir, 'not a directory');
+      await replaceWithFile(server.rootDir);
       await new Promise((resolve) => setTimeout(resolve, 300));
       await waitForReport(server.debugUrl ?? '', healthy, 100);
     } finally {
