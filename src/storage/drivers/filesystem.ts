@@ -134,7 +134,7 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
    * How scans read (see {@link FilesystemDriverOptions.batch}), and reads of paths the caller
    * touched moments ago (`recent`): synchronous on a local disk, where such a read takes a few
    * microseconds of CPU against a thread-pool round trip of 15–45 µs that may also queue behind
-   * fsyncs (see validationStat). An upload's PUT makes seven such reads.
+   * fsyncs (see validationStat). An upload's PUT makes three: its start time, and its size twice.
    */
   function scanIo(recent?: boolean): ScanIo {
     return (options.batch === true || recent === true) && onLocalRoot() ? SYNCHRONOUS_IO : THREAD_POOL_IO;
