@@ -23,6 +23,13 @@ export interface UploadState {
   offset: number;
   /** When the session started. */
   startedAt: Date;
+  /**
+   * A Berth extension: the sha256 (hex) of the session's first `offset` bytes, when the process
+   * that handed the URL out had hashed them. A `PUT` that lands on another process (a cluster
+   * worker, a replica) then verifies the digest without reading the session back. Distribution
+   * ignores the field, and its tokens lack it.
+   */
+  sha256?: string | undefined;
 }
 
 /** Why a token was refused; each maps to 400 BLOB_UPLOAD_INVALID, as in distribution. */
@@ -44,6 +51,7 @@ export interface UploadStateCodec {
 }
 
 const MAC_BYTES = 32;
+const SHA256_HEX = /^[0-9a-f]{64}$/;
 /** Far above any real token (a 255-character name plus fixed fields), far below a DoS. */
 const MAX_TOKEN_CHARS = 4096;
 
@@ -70,6 +78,7 @@ export function createUploadStateCodec(secret: string | Uint8Array): UploadState
           UUID: state.uuid,
           Offset: state.offset,
           StartedAt: goTime(state.startedAt),
+          ...(state.sha256 === undefined ? {} : { BerthSHA256: state.sha256 }),
         }),
       );
       // base64.URLEncoding in Go keeps the padding.
@@ -97,7 +106,7 @@ export function createUploadStateCodec(secret: string | Uint8Array): UploadState
         throw new UploadStateError('malformed upload state');
       }
       const fields = (parsed ?? {}) as Record<string, unknown>;
-      const { Name: name, UUID: uuid, Offset: offset, StartedAt: startedAt } = fields;
+      const { Name: name, UUID: uuid, Offset: offset, StartedAt: startedAt, BerthSHA256: sha256 } = fields;
       const started = typeof startedAt === 'string' ? new Date(startedAt) : undefined;
       if (
         typeof name !== 'string' ||
@@ -106,11 +115,12 @@ export function createUploadStateCodec(secret: string | Uint8Array): UploadState
         !Number.isSafeInteger(offset) ||
         offset < 0 ||
         started === undefined ||
-        Number.isNaN(started.getTime())
+        Number.isNaN(started.getTime()) ||
+        (sha256 !== undefined && (typeof sha256 !== 'string' || !SHA256_HEX.test(sha256)))
       ) {
         throw new UploadStateError('malformed upload state');
       }
-      return { name, uuid, offset, startedAt: started };
+      return { name, uuid, offset, startedAt: started, ...(sha256 === undefined ? {} : { sha256 }) };
     },
   };
 }

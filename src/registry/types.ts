@@ -55,6 +55,16 @@ export interface BlobStore {
   delete(digest: Digest, opts?: CallOptions): Promise<void>;
 }
 
+/**
+ * The sha256 of a session's first `offset` bytes as a signed upload URL vouches for it. A commit
+ * trusts it only when storage holds exactly `offset` bytes: session data is append-only, so
+ * those are the bytes that were hashed.
+ */
+export interface KnownSha256 {
+  offset: number;
+  hex: string;
+}
+
 export interface UploadSession {
   readonly id: UploadId;
   readonly repository: RepositoryName;
@@ -78,7 +88,13 @@ export interface UploadSession {
    * @throws RegistryError DIGEST_INVALID on mismatch (nothing stored, session removed);
    *   SIZE_INVALID when `size` is given and differs.
    */
-  commit(digest: Digest, opts?: CallOptions & { size?: number }): Promise<Descriptor>;
+  commit(digest: Digest, opts?: CallOptions & { size?: number; known?: KnownSha256 }): Promise<Descriptor>;
+  /**
+   * The sha256 (hex) of the session's first `size` bytes when this process hashed exactly those,
+   * else undefined. The API hands it to the client inside the signed upload URL, so the `PUT`
+   * may land on another process and still skip reading the session back.
+   */
+  sha256At(size: number): string | undefined;
   /** Removes the session and its data. */
   cancel(opts?: CallOptions): Promise<void>;
 }

@@ -59,7 +59,7 @@ import {
   uploadHashStatesDir,
   uploadStartedAtPath,
 } from './paths.js';
-import type { CallOptions, UploadSession, UploadStore } from './types.js';
+import type { CallOptions, KnownSha256, UploadSession, UploadStore } from './types.js';
 import {
   decodeHashState,
   encodeHashState,
@@ -225,10 +225,15 @@ export function createUploadStore(options: UploadStoreOptions): UploadStore {
       return true;
     }
 
-    async function computeDigest(algorithm: DigestAlgorithm, total: number, opts: CallOptions): Promise<Digest> {
+    async function computeDigest(
+      algorithm: DigestAlgorithm,
+      total: number,
+      opts: CallOptions & { known?: KnownSha256 | undefined },
+    ): Promise<Digest> {
       if (algorithm === 'sha256') {
         const cached = options.hashers.get(key);
         if (cached !== undefined && cached.covered === total) return digestFromHex('sha256', cached.hash.hex());
+        if (opts.known !== undefined && opts.known.offset === total) return digestFromHex('sha256', opts.known.hex);
         const saved = await loadSavedHash(total, opts);
         if (saved !== undefined) {
           await hashStored(saved.hash, saved.covered, total, opts);
@@ -290,6 +295,11 @@ export function createUploadStore(options: UploadStoreOptions): UploadStore {
             if (!committed) await writer.close();
           }
         });
+      },
+
+      sha256At(at) {
+        const cached = options.hashers.get(key);
+        return cached !== undefined && cached.covered === at ? cached.hash.hex() : undefined;
       },
 
       commit(digest, opts = {}) {

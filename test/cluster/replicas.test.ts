@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
+import { createUploadStateCodec, type UploadState } from '../../src/http/upload-state.js';
 import { assertError, sha256, startUpload, withDigest } from '../helpers/http.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 import { startDockerRegistry } from '../helpers/tools.js';
@@ -26,6 +27,24 @@ function replica(root: string, secret: string | null = SECRET, logger?: pino.Log
     },
     logger === undefined ? {} : { logger },
   );
+}
+
+/**
+ * The upload URL re-signed without the digest Berth puts in its state, as registry:2 (or an
+ * older Berth) would have handed it out: the commit then has to verify by other means.
+ */
+function withoutSignedDigest(location: string): string {
+  const url = new URL(location);
+  url.searchParams.set('_state', createUploadStateCodec(SECRET).pack(stateWithoutDigest(location)));
+  return url.toString();
+}
+
+/** The upload state an upload URL carries, without Berth's digest of the bytes so far. */
+function stateWithoutDigest(location: string): UploadState {
+  const { sha256: _dropped, ...state } = createUploadStateCodec(SECRET).unpack(
+    new URL(location).searchParams.get('_state'),
+  );
+  return state;
 }
 
 /** The same upload URL on another replica (what a load balancer does to a request). */
@@ -100,17 +119,19 @@ describe('replicas over shared storage with one http.secret', () => {
     assert.equal(first.status, 202);
     location = new URL(first.headers.get('location') ?? '', a.url).toString();
     await rm(join(uploadDir(root, 'cluster/nostate', location), 'berth-hashstates'), { recursive: true });
-    const second = await patch(on(b, location), bytes.subarray(100_000), 100_000);
+    const second = await patch(on(b, withoutSignedDigest(location)), bytes.subarray(100_000), 100_000);
     assert.equal(second.status, 202, await second.text());
     location = new URL(second.headers.get('location') ?? '', b.url).toString();
     await rm(join(uploadDir(root, 'cluster/nostate', location), 'berth-hashstates'), { recursive: true });
-    const wrong = await fetch(withDigest(on(c, location), sha256('other bytes')), { method: 'PUT' });
+    const wrong = await fetch(withDigest(on(c, withoutSignedDigest(location)), sha256('other bytes')), {
+      method: 'PUT',
+    });
     await assertError(wrong, 400, 'DIGEST_INVALID');
 
     const again = await startUpload(b.url, 'cluster/nostate');
     const whole = await patch(on(a, again), bytes, 0);
     assert.equal(whole.status, 202);
-    const next = new URL(whole.headers.get('location') ?? '', a.url).toString();
+    const next = withoutSignedDigest(new URL(whole.headers.get('location') ?? '', a.url).toString());
     await rm(join(uploadDir(root, 'cluster/nostate', next), 'berth-hashstates'), { recursive: true });
     const put = await fetch(withDigest(on(c, next), sha256(bytes)), { method: 'PUT' });
     assert.equal(put.status, 201, await put.text());
@@ -144,7 +165,8 @@ describe('replicas over shared storage with one http.secret', () => {
     assert.equal(replay.headers.get('range'), '0-999');
     const resumeAt = new URL(replay.headers.get('location') ?? '', b.url).toString();
     await assertError(replay, 416, 'RANGE_INVALID');
-    assert.equal(new URL(resumeAt).searchParams.get('_state'), new URL(current).searchParams.get('_state'));
+    // The same session and offset; only the process that hashed the bytes can add their digest.
+    assert.deepEqual(stateWithoutDigest(resumeAt), stateWithoutDigest(current));
     const two = await fetch(on(c, resumeAt), { method: 'PATCH', body: bytes.subarray(1000) });
     assert.equal(two.status, 202, await two.text());
     const done = new URL(two.headers.get('location') ?? '', c.url).toString();
@@ -162,6 +184,81 @@ describe('replicas over shared storage with one http.secret', () => {
     } finally {
       await other.close();
     }
+  });
+});
+
+describe('cluster workers sharing a secret their primary made up (native sha256)', () => {
+  let root: string;
+  let a: TestServer;
+  let b: TestServer;
+  /** Ranged and whole reads of upload data by `b`. */
+  const sessionReads: string[] = [];
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'berth-workers-'));
+    const config = { storage: { filesystem: { rootdirectory: root } }, http: { secret: SECRET } };
+    a = await startTestServer(config, { secretIsLocal: true });
+    b = await startTestServer(config, {
+      secretIsLocal: true,
+      wrapDriver: (driver) => ({
+        ...driver,
+        reader(path, opts) {
+          if (path.includes('/_uploads/')) sessionReads.push(path);
+          return driver.reader(path, opts);
+        },
+      }),
+    });
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('a PUT on the other worker verifies the digest the signed URL carries, without reading the data back', async () => {
+    const bytes = randomBytes(1024 * 1024 + 5);
+    const started = await startUpload(a.url, 'workers/app');
+    const patched = await patch(on(a, started), bytes, 0);
+    assert.equal(patched.status, 202, await patched.text());
+    const location = new URL(patched.headers.get('location') ?? '', a.url).toString();
+    sessionReads.length = 0;
+
+    const wrong = await fetch(withDigest(on(b, location), sha256('other bytes')), { method: 'PUT' });
+    await assertError(wrong, 400, 'DIGEST_INVALID');
+    assert.deepEqual(sessionReads, []);
+
+    const again = await startUpload(a.url, 'workers/app');
+    const whole = await patch(on(a, again), bytes, 0);
+    assert.equal(whole.status, 202);
+    const next = new URL(whole.headers.get('location') ?? '', a.url).toString();
+    const put = await fetch(withDigest(on(b, next), sha256(bytes)), { method: 'PUT' });
+    assert.equal(put.status, 201, await put.text());
+    assert.deepEqual(sessionReads, []);
+    const got = await fetch(`${b.url}/v2/workers/app/blobs/${sha256(bytes)}`);
+    assert.deepEqual(Buffer.from(await got.arrayBuffer()), bytes);
+  });
+
+  test('a URL without the digest, or one the data has outgrown, makes the other worker read the data back', async () => {
+    const bytes = randomBytes(300_000);
+    const started = await startUpload(a.url, 'workers/app');
+    const first = await patch(on(a, started), bytes.subarray(0, 100_000), 0);
+    assert.equal(first.status, 202);
+    const stale = new URL(first.headers.get('location') ?? '', a.url).toString();
+    const second = await patch(on(a, stale), bytes.subarray(100_000), 100_000);
+    assert.equal(second.status, 202);
+
+    // The first chunk's URL vouches for the first 100,000 bytes only: its digest must not pass.
+    sessionReads.length = 0;
+    const outgrown = await fetch(withDigest(on(b, stale), sha256(bytes.subarray(0, 100_000))), { method: 'PUT' });
+    await assertError(outgrown, 400, 'DIGEST_INVALID');
+    assert.ok(sessionReads.length > 0, 'the data was read back');
+
+    const again = await startUpload(a.url, 'workers/app');
+    const whole = await patch(on(a, again), bytes, 0);
+    assert.equal(whole.status, 202);
+    const unsigned = withoutSignedDigest(new URL(whole.headers.get('location') ?? '', a.url).toString());
+    sessionReads.length = 0;
+    const put = await fetch(withDigest(on(b, unsigned), sha256(bytes)), { method: 'PUT' });
+    assert.equal(put.status, 201, await put.text());
+    assert.ok(sessionReads.length > 0, 'the data was read back');
   });
 });
 

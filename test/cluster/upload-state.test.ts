@@ -62,6 +62,19 @@ describe('upload state token', () => {
     }
   });
 
+  test('carries Berth’s digest of the bytes so far as an extra field distribution ignores', () => {
+    const codec = createUploadStateCodec('s3cret');
+    const sha256 = 'ab'.repeat(32);
+    const token = codec.pack({ ...state, sha256 });
+    assert.deepEqual(codec.unpack(token), { ...state, sha256 });
+    const json = JSON.parse(Buffer.from(token, 'base64url').subarray(32).toString('utf8')) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(json), ['Name', 'UUID', 'Offset', 'StartedAt', 'BerthSHA256']);
+    for (const bad of ['"AB"', '"xyz"', '12', `"${'A'.repeat(64)}"`]) {
+      const doc = `{"Name":"a","UUID":"b","Offset":1,"StartedAt":"2024-05-01T10:20:30Z","BerthSHA256":${bad}}`;
+      assert.throws(() => codec.unpack(goToken('s3cret', doc)), UploadStateError, bad);
+    }
+  });
+
   test('an empty secret is a programming error', () => {
     assert.throws(() => createUploadStateCodec(''), /must not be empty/);
   });

@@ -41,6 +41,8 @@ export interface TestServerOptions {
   wrapRegistry?: (registry: Registry, config: Config) => Registry;
   /** Wraps the storage driver the server builds from the configuration (fault injection). */
   wrapDriver?: (driver: StorageDriver) => StorageDriver;
+  /** As a cluster worker whose primary made up `http.secret`: uploads use the native sha256. */
+  secretIsLocal?: boolean;
 }
 
 type PlainObject = Record<string, unknown>;
@@ -86,6 +88,7 @@ export async function startTestServer(overrides: object = {}, options: TestServe
       logger,
       ...(registry === undefined ? {} : { registry }),
       ...(options.wrapDriver === undefined ? {} : { wrapDriver: options.wrapDriver }),
+      ...(options.secretIsLocal === undefined ? {} : { secretIsLocal: options.secretIsLocal }),
     });
     return {
       url: server.url,
