@@ -188,7 +188,7 @@ async function finishUpload(ctx: UploadContext): Promise<void> {
   await appendChunk(ctx, session, state);
   // The URL's signed digest of the bytes so far spares another process reading them back.
   const known = state.sha256 === undefined ? undefined : { offset: state.offset, hex: state.sha256 };
-  const descriptor = await session.commit(digest, { signal: ctx.signal, ...(known === undefined ? {} : { known }) });
+  const descriptor = await session.commit(digest, { signal: ctx.signal, known });
   blobCreated(ctx, ctx.route.name, descriptor.digest);
 }
 

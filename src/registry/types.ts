@@ -88,7 +88,7 @@ export interface UploadSession {
    * @throws RegistryError DIGEST_INVALID on mismatch (nothing stored, session removed);
    *   SIZE_INVALID when `size` is given and differs.
    */
-  commit(digest: Digest, opts?: CallOptions & { size?: number; known?: KnownSha256 }): Promise<Descriptor>;
+  commit(digest: Digest, opts?: CallOptions & { size?: number; known?: KnownSha256 | undefined }): Promise<Descriptor>;
   /**
    * The sha256 (hex) of the session's first `size` bytes when this process hashed exactly those,
    * else undefined. The API hands it to the client inside the signed upload URL, so the `PUT`

@@ -131,13 +131,17 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
   }
 
   /**
-   * How scans read (see {@link FilesystemDriverOptions.batch}), and reads of paths the caller
-   * touched moments ago (`recent`): synchronous on a local disk, where such a read takes a few
-   * microseconds of CPU against a thread-pool round trip of 15–45 µs that may also queue behind
-   * fsyncs (see validationStat). An upload's PUT makes three: its start time, and its size twice.
+   * How a read goes: synchronously on a local disk when the inode is surely in the kernel's cache
+   * (`hot`: a path this process cached, read or wrote moments ago, such as an upload's own
+   * files), and for a batch command's scans (see {@link FilesystemDriverOptions.batch});
+   * otherwise through the thread pool. A cached `stat` takes a few microseconds of CPU, where a
+   * thread-pool round trip costs 15–45 µs (measured on the 2-core benchmark machine) and waits
+   * behind any fsync occupying the pool's four threads; a miss may touch the disk, which must not
+   * stall the event loop. On a network filesystem (NFS, SMB, FUSE…) even a cached inode may cost
+   * a round trip, or hang with the server: there every call goes through the pool.
    */
-  function scanIo(recent?: boolean): ScanIo {
-    return (options.batch === true || recent === true) && onLocalRoot() ? SYNCHRONOUS_IO : THREAD_POOL_IO;
+  function scanIo(hot?: boolean): ScanIo {
+    return (options.batch === true || hot === true) && onLocalRoot() ? SYNCHRONOUS_IO : THREAD_POOL_IO;
   }
 
   async function describe(path: string, recent?: boolean): Promise<FileInfo> {
@@ -151,33 +155,13 @@ export function createFilesystemDriver(options: FilesystemDriverOptions): Storag
     }
   }
 
-  /**
-   * The stat that validates a cached file or listing. When an entry is kept for the path, the
-   * stat is synchronous: that file or directory was read by this process recently, so its inode
-   * is in the kernel's cache and `stat` takes a few microseconds of CPU, where a thread-pool
-   * round trip costs 15–45 µs (measured on the 2-core benchmark machine) and waits behind any
-   * fsync occupying the pool's four threads. Only a cache miss, which may touch the disk, goes
-   * through the pool. Both report an absent path as PathNotFoundError. On a network filesystem
-   * (NFS, SMB, FUSE…) even a cached inode may cost a round trip, or hang with the server, which
-   * must never stall the event loop: there every stat goes through the pool.
-   */
+  /** The stat that validates a cached file or listing; synchronous when an entry is kept for the path. */
   async function validationStat(path: string, cached: boolean): Promise<Stats> {
-    const target = full(path);
-    if (!cached || !onLocalRoot()) {
-      try {
-        return await stat(target);
-      } catch (error) {
-        throw mapAbsent(error, path);
-      }
-    }
-    let st: Stats | undefined;
     try {
-      st = statSync(target, { throwIfNoEntry: false });
+      return await scanIo(cached).stat(full(path));
     } catch (error) {
       throw mapAbsent(error, path);
     }
-    if (st === undefined) throw new PathNotFoundError(path);
-    return st;
   }
 
   async function childNames(path: string, io = THREAD_POOL_IO): Promise<string[]> {
