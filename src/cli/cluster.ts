@@ -4,11 +4,13 @@
  * storage and Redis — exactly what replicas on different machines share — so uploads, caches and
  * deletes behave the same within a machine as across machines:
  *
- * - Without `http.secret` the primary makes up one secret and hands it to its workers (through
- *   `REGISTRY_HTTP_SECRET`), so an upload's requests may land on any worker; it still warns that
- *   replicas on other machines need a configured one. It also tells them the secret is this
- *   machine's own ({@link GENERATED_SECRET_ENV}), so they keep the native sha256 for uploads (see
- *   shared-state.ts).
+ * - The primary forks its workers first and reads and checks the configuration while they start;
+ *   each then gets it, validated, over the cluster's IPC channel ({@link receiveHandedConfig}), so
+ *   only the primary loads yaml and zod, and no secret travels in an environment.
+ * - Without `http.secret` the primary makes up one secret and hands it to its workers, so an
+ *   upload's requests may land on any worker; it still warns that replicas on other machines need
+ *   a configured one. It also tells them the secret is this machine's own, so they keep the native
+ *   sha256 for uploads (see shared-state.ts).
  * - A worker that dies is replaced (with a growing delay when it keeps dying young); one that dies
  *   before any worker ever listened means the configuration cannot serve, and the primary exits 1.
  * - SIGTERM/SIGINT: each worker drains its connections (`http.draintimeout`) and exits; the
@@ -19,7 +21,6 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { availableParallelism } from 'node:os';
-import type { LoadedConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { generateSecret } from '../http/upload-state.js';
 import type { Logger } from '../log/logger.js';
@@ -39,142 +40,243 @@ export function workerCount(config: Config, logger: Logger): number {
   return Math.max(1, wanted);
 }
 
-/** Set to `1` in the environment of workers whose `http.secret` the primary made up. */
-export const GENERATED_SECRET_ENV = 'BERTH_CLUSTER_GENERATED_SECRET';
+/**
+ * How many workers to fork before the configuration is read ({@link startWorkers}); 0 when
+ * REGISTRY_HTTP_WORKERS or REGISTRY_STORAGE already say that one process serves, or the machine
+ * has one CPU. Only as many as leave a core to the primary, which meanwhile reads and checks the
+ * configuration: on the 2-core test machine, one worker and the primary each take about 0.3 s of
+ * CPU to get there, and a second worker started as well slowed both (first answer 0.62–0.74 s, as
+ * against 0.65–0.69 s forking after the check). The rest are forked once the configuration is
+ * known. A configuration file that then asks for one process stops the early worker, which cost
+ * only the CPU of its start.
+ */
+export function earlyWorkerCount(env: NodeJS.ProcessEnv): number {
+  if (env['REGISTRY_STORAGE'] === 'inmemory') return 0;
+  const explicit = env['REGISTRY_HTTP_WORKERS'];
+  const cpus = availableParallelism();
+  const wanted = explicit === undefined ? cpus : Number(explicit);
+  if (!Number.isInteger(wanted) || wanted <= 1) return 0;
+  return Math.min(wanted, cpus - 1);
+}
 
-/** Whether this process is a worker started by {@link runPrimary}. */
+/** Whether this process is a worker started by {@link startWorkers}. */
 export function isClusterWorker(): boolean {
   return cluster.isWorker;
 }
 
-/**
- * The environment variable carrying the primary's validated configuration (JSON) to its workers.
- * A worker that finds it skips reading YAML and checking the schema, which would load yaml and
- * zod (a quarter of its start-up) only to reach the same configuration. It holds what the file
- * and REGISTRY_* variables hold, secrets included, like the REGISTRY_HTTP_SECRET handed the same way.
- */
-export const WORKER_CONFIG_ENV = 'BERTH_WORKER_CONFIG';
-/** Far below Linux's 128 KiB limit on one environment string; a larger configuration is re-read. */
-const MAX_HANDED_CONFIG_CHARS = 64 * 1024;
+/** What a worker asks its primary for once it runs, and gets as soon as the primary has it. */
+interface ConfigRequest {
+  berth: 'config-request';
+}
+/** The primary's validated configuration, with the secret it may have made up. */
+export interface HandedConfig {
+  berth: 'config';
+  config: Config;
+  /** The primary made up `config.http.secret`: only this machine's workers share it (see shared-state.ts). */
+  secretIsLocal: boolean;
+}
+
+function isMessage<T extends { berth: string }>(message: unknown, kind: T['berth']): message is T {
+  return typeof message === 'object' && message !== null && (message as { berth?: unknown }).berth === kind;
+}
 
 /**
- * The configuration handed down by the primary, when this process is a worker that got one.
- * Removes it from `env`, so nothing this process starts inherits it.
+ * Worker side: the configuration the primary validated, asked for over the cluster's IPC channel.
+ * Workers are forked before the primary has read its configuration (see {@link startWorkers}), so
+ * they ask once they run rather than find it in their environment; a message sent before the
+ * worker listened would be lost. If the primary goes away first, node:cluster ends the worker.
  */
-export function takeHandedConfig(env: NodeJS.ProcessEnv): LoadedConfig | undefined {
-  const json = env[WORKER_CONFIG_ENV];
-  delete env[WORKER_CONFIG_ENV];
-  if (!cluster.isWorker || json === undefined) return undefined;
-  return { config: JSON.parse(json) as Config, warnings: [], notSupportedYet: [], source: 'the primary' };
+export function receiveHandedConfig(): Promise<HandedConfig> {
+  return new Promise((resolve) => {
+    const onMessage = (message: unknown): void => {
+      if (!isMessage<HandedConfig>(message, 'config')) return;
+      process.off('message', onMessage);
+      resolve(message);
+    };
+    process.on('message', onMessage);
+    const request: ConfigRequest = { berth: 'config-request' };
+    process.send?.(request);
+  });
 }
 
 const YOUNG_DEATH_MS = 10_000;
 const MAX_RESTART_DELAY_MS = 30_000;
 const FORCE_KILL_GRACE_MS = 5_000;
 
+/** The workers of a primary, forked before it knows its configuration. */
+export interface WorkerPool {
+  /**
+   * Hands `config` to the workers (present ones and any forked later), forks or stops workers
+   * until there are `workers`, and keeps them running until a signal. Resolves when the cluster
+   * has stopped; sets `process.exitCode`.
+   */
+  run(config: Config, workers: number, logger: Logger): Promise<void>;
+  /** Kills every worker and waits for their exit: the configuration is invalid or asks for one process. */
+  dismiss(): Promise<void>;
+}
+
 /**
- * Runs the primary: forks `workers` copies of this command and keeps them running until a signal.
- * Resolves when the cluster has stopped; sets `process.exitCode`.
+ * Forks `count` workers at once. They start Node and load the server while the primary reads
+ * and checks the configuration, instead of after it: on the 2-core test machine each of those is
+ * about a third of a second. The workers wait for {@link WorkerPool.run} to hand them the
+ * configuration.
  */
-export async function runPrimary(config: Config, workers: number, logger: Logger): Promise<void> {
-  // The primary alone listens on http.debug.addr and asks its workers (see metrics/cluster.ts).
-  let debug: { close(): Promise<void> } | undefined;
-  if (config.http.debug?.addr) {
-    try {
-      const { startPrimaryDebugServer } = await import('../metrics/cluster.js');
-      debug = await startPrimaryDebugServer(config, logger);
-    } catch (err) {
-      logger.error({ err }, 'failed to start the debug server');
-      process.exitCode = 1;
-      return;
-    }
-  }
-  const env: Record<string, string> = {};
-  if (config.http.secret === undefined || config.http.secret === '') {
-    env['REGISTRY_HTTP_SECRET'] = generateSecret();
-    env[GENERATED_SECRET_ENV] = '1';
-    logger.warn(
-      'No HTTP secret provided (http.secret / REGISTRY_HTTP_SECRET) - generated one for the workers of this ' +
-        'process. Replicas on other machines behind the same load balancer need one shared http.secret.',
-    );
-  }
-  const handed = JSON.stringify(
-    env['REGISTRY_HTTP_SECRET'] === undefined
-      ? config
-      : { ...config, http: { ...config.http, secret: env['REGISTRY_HTTP_SECRET'] } },
-  );
-  if (handed.length <= MAX_HANDED_CONFIG_CHARS) env[WORKER_CONFIG_ENV] = handed;
-  let stopping = false;
-  let everListening = false;
-  let restartDelay = 0;
+export function startWorkers(count: number): WorkerPool {
+  let handed: HandedConfig | undefined;
+  const waiting = new Set<Worker>();
   const started = new Map<Worker, number>();
+  /** Set by run(): what a worker's exit means from then on. */
+  let onExit: ((worker: Worker, bornAt: number, code: number | null, signal: string | null) => void) | undefined;
 
   const fork = (): void => {
-    const worker = cluster.fork(env);
+    const worker = cluster.fork();
     started.set(worker, Date.now());
   };
-
-  let finish = (): void => {};
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
-    cluster.on('listening', (worker, address) => {
-      if (!everListening) logger.info({ workers, port: address.port }, `serving with ${workers} workers`);
-      everListening = true;
-      logger.debug({ pid: worker.process.pid }, 'worker listening');
-    });
-
-    cluster.on('exit', (worker, code, signal) => {
-      const bornAt = started.get(worker) ?? 0;
-      started.delete(worker);
-      if (stopping) {
-        if (started.size === 0) resolve();
-        return;
-      }
-      logger.error({ pid: worker.process.pid, code, signal }, 'worker died');
-      if (!everListening) {
-        logger.error('a worker exited before any worker could serve: stopping');
-        process.exitCode = 1;
-        stop('SIGTERM');
-        if (started.size === 0) resolve();
-        return;
-      }
-      // A worker that keeps dying young is restarted ever more slowly, never given up on.
-      restartDelay = Date.now() - bornAt < YOUNG_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, restartDelay * 2 || 500) : 0;
-      const timer = setTimeout(() => {
-        if (!stopping) fork();
-      }, restartDelay);
-      timer.unref();
-    });
-  });
-
-  function stop(signal: NodeJS.Signals): void {
-    stopping = true;
-    for (const worker of started.keys()) worker.process.kill(signal);
-  }
-
-  const onSignal = (signal: NodeJS.Signals): void => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: killing the workers');
-      for (const worker of started.keys()) worker.process.kill('SIGKILL');
-      process.exit(1);
-    }
-    logger.info({ signal }, 'shutting down the workers');
-    stop('SIGTERM');
-    if (started.size === 0) finish();
-    // Workers drain within http.draintimeout; one that hangs past it is killed.
-    const grace = (config.http.draintimeout ?? 30_000) + FORCE_KILL_GRACE_MS;
-    setTimeout(() => {
-      for (const worker of started.keys()) worker.process.kill('SIGKILL');
-    }, grace).unref();
+  const onMessage = (worker: Worker, message: unknown): void => {
+    if (!isMessage<ConfigRequest>(message, 'config-request')) return;
+    if (handed === undefined) waiting.add(worker);
+    else worker.send(handed);
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const onWorkerExit = (worker: Worker, code: number | null, signal: string | null): void => {
+    waiting.delete(worker);
+    const bornAt = started.get(worker);
+    // Workers stopped on purpose (dismissed, or more than the configuration wants) are no deaths.
+    if (bornAt === undefined) return;
+    started.delete(worker);
+    onExit?.(worker, bornAt, code, signal);
+  };
+  cluster.on('message', onMessage);
+  cluster.on('exit', onWorkerExit);
 
-  for (let i = 0; i < workers; i++) fork();
-  await done;
-  await debug?.close();
-  process.off('SIGINT', onSignal);
-  process.off('SIGTERM', onSignal);
-  logger.info('stopped');
-  process.exitCode ??= 0;
+  /** Kills `workers` and resolves once all have exited. */
+  const kill = async (workers: Worker[]): Promise<void> => {
+    const exits = workers.map((worker) => {
+      started.delete(worker);
+      waiting.delete(worker);
+      return worker.isDead() ? undefined : new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+    });
+    // Nothing of theirs is worth a graceful stop: they never got a configuration to serve with.
+    for (const worker of workers) worker.process.kill('SIGKILL');
+    await Promise.all(exits);
+  };
+  const detach = (): void => {
+    cluster.off('message', onMessage);
+    cluster.off('exit', onWorkerExit);
+  };
+
+  const dismiss = async (): Promise<void> => {
+    await kill([...started.keys()]);
+    detach();
+  };
+
+  for (let i = 0; i < count; i++) fork();
+
+  return {
+    dismiss,
+
+    async run(config, workers, logger) {
+      // The primary alone listens on http.debug.addr and asks its workers (see metrics/cluster.ts).
+      let debug: { close(): Promise<void> } | undefined;
+      if (config.http.debug?.addr) {
+        try {
+          const { startPrimaryDebugServer } = await import('../metrics/cluster.js');
+          debug = await startPrimaryDebugServer(config, logger);
+        } catch (err) {
+          logger.error({ err }, 'failed to start the debug server');
+          await dismiss();
+          process.exitCode = 1;
+          return;
+        }
+      }
+      let secretIsLocal = false;
+      let secret = config.http.secret;
+      if (secret === undefined || secret === '') {
+        secret = generateSecret();
+        secretIsLocal = true;
+        logger.warn(
+          'No HTTP secret provided (http.secret / REGISTRY_HTTP_SECRET) - generated one for the workers of this ' +
+            'process. Replicas on other machines behind the same load balancer need one shared http.secret.',
+        );
+      }
+      const message: HandedConfig = {
+        berth: 'config',
+        config: { ...config, http: { ...config.http, secret } },
+        secretIsLocal,
+      };
+      handed = message;
+      for (const worker of waiting) worker.send(message);
+      waiting.clear();
+
+      let stopping = false;
+      let everListening = false;
+      let restartDelay = 0;
+      const extra = [...started.keys()].slice(workers);
+      if (extra.length > 0) await kill(extra);
+      while (started.size < workers) fork();
+
+      let finish = (): void => {};
+      const done = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      const onListening = (worker: Worker, address: { port: number }): void => {
+        if (!everListening) logger.info({ workers, port: address.port }, `serving with ${workers} workers`);
+        everListening = true;
+        logger.debug({ pid: worker.process.pid }, 'worker listening');
+      };
+      cluster.on('listening', onListening);
+      onExit = (worker, bornAt, code, signal) => {
+        if (stopping) {
+          if (started.size === 0) finish();
+          return;
+        }
+        logger.error({ pid: worker.process.pid, code, signal }, 'worker died');
+        if (!everListening) {
+          logger.error('a worker exited before any worker could serve: stopping');
+          process.exitCode = 1;
+          stop('SIGTERM');
+          if (started.size === 0) finish();
+          return;
+        }
+        // A worker that keeps dying young is restarted ever more slowly, never given up on.
+        restartDelay =
+          Date.now() - bornAt < YOUNG_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, restartDelay * 2 || 500) : 0;
+        const timer = setTimeout(() => {
+          if (!stopping) fork();
+        }, restartDelay);
+        timer.unref();
+      };
+
+      function stop(signal: NodeJS.Signals): void {
+        stopping = true;
+        for (const worker of started.keys()) worker.process.kill(signal);
+      }
+
+      const onSignal = (signal: NodeJS.Signals): void => {
+        if (stopping) {
+          logger.warn({ signal }, 'second signal: killing the workers');
+          for (const worker of started.keys()) worker.process.kill('SIGKILL');
+          process.exit(1);
+        }
+        logger.info({ signal }, 'shutting down the workers');
+        stop('SIGTERM');
+        if (started.size === 0) finish();
+        // Workers drain within http.draintimeout; one that hangs past it is killed.
+        const grace = (config.http.draintimeout ?? 30_000) + FORCE_KILL_GRACE_MS;
+        setTimeout(() => {
+          for (const worker of started.keys()) worker.process.kill('SIGKILL');
+        }, grace).unref();
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+
+      await done;
+      await debug?.close();
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      cluster.off('listening', onListening);
+      detach();
+      logger.info('stopped');
+      process.exitCode ??= 0;
+    },
+  };
 }

@@ -6,9 +6,18 @@
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.js';
 import type { LoadedConfig } from '../config/load.js';
+import type { Config } from '../config/schema.js';
 import type { RunningServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
-import { GENERATED_SECRET_ENV, isClusterWorker, runPrimary, takeHandedConfig, workerCount } from './cluster.js';
+import {
+  earlyWorkerCount,
+  type HandedConfig,
+  isClusterWorker,
+  receiveHandedConfig,
+  startWorkers,
+  type WorkerPool,
+  workerCount,
+} from './cluster.js';
 import { berthVersion } from './version.js';
 
 function reportConfig(logger: Logger, loaded: LoadedConfig): void {
@@ -21,27 +30,37 @@ function reportConfig(logger: Logger, loaded: LoadedConfig): void {
 
 /** Runs the registry until a signal stops it. Sets `process.exitCode` instead of throwing. */
 export async function serve(configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  if (isClusterWorker()) {
+    // Loads the server while the primary may still be checking the configuration.
+    const [handed] = await Promise.all([receiveHandedConfig(), import('../http/server.js')]);
+    await serveInProcess(handed.config, createLogger(handed.config.log).child({ pid: process.pid }), handed);
+    return;
+  }
+  const early = earlyWorkerCount(env);
+  const pool: WorkerPool | undefined = early > 0 ? startWorkers(early) : undefined;
   let loaded: LoadedConfig;
   try {
-    // A worker normally gets the configuration its primary validated; yaml and zod load only otherwise.
-    loaded = takeHandedConfig(env) ?? (await import('../config/load.js')).loadConfig({ file: configPath, env });
+    loaded = (await import('../config/load.js')).loadConfig({ file: configPath, env });
   } catch (err) {
+    await pool?.dismiss();
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = 1;
     return;
   }
-  const root = createLogger(loaded.config.log);
-  // A worker's lines say which process wrote them: the workers of a primary share its stderr.
-  const logger = isClusterWorker() ? root.child({ pid: process.pid }) : root;
-  // Workers run this same command; the primary has reported the configuration already.
-  if (!isClusterWorker()) reportConfig(logger, loaded);
-  const workers = isClusterWorker() ? 1 : workerCount(loaded.config, logger);
+  const logger = createLogger(loaded.config.log);
+  reportConfig(logger, loaded);
+  const workers = workerCount(loaded.config, logger);
   if (workers > 1) {
-    await runPrimary(loaded.config, workers, logger);
+    await (pool ?? startWorkers(0)).run(loaded.config, workers, logger);
     return;
   }
+  await pool?.dismiss();
+  await serveInProcess(loaded.config, logger);
+}
 
+/** Serves in this process: alone, or as one worker of a cluster (`handed` by its primary). */
+async function serveInProcess(config: Config, logger: Logger, handed?: HandedConfig): Promise<void> {
   // Signals are handled from before the server starts, so one that arrives while it starts (or
   // right after "ready" is printed) still ends in a graceful stop rather than a kill.
   let server: RunningServer | undefined;
@@ -77,12 +96,12 @@ export async function serve(configPath: string | undefined, env: NodeJS.ProcessE
   try {
     // Loaded here, not at the top, so `config check` and `--help` never load the HTTP stack.
     const { startServer } = await import('../http/server.js');
-    const drain = loaded.config.http.draintimeout;
-    server = await startServer(loaded.config, {
+    const drain = config.http.draintimeout;
+    server = await startServer(config, {
       logger,
       ...(drain === undefined ? {} : { drainTimeoutMs: drain }),
       // Only this machine's workers know a secret the primary made up.
-      secretIsLocal: isClusterWorker() && env[GENERATED_SECRET_ENV] === '1',
+      secretIsLocal: handed?.secretIsLocal === true,
     });
   } catch (err) {
     logger.error({ err }, 'failed to start');

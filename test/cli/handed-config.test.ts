@@ -1,10 +1,10 @@
 /**
- * The configuration a cluster primary hands its workers (as JSON in BERTH_WORKER_CONFIG, so they
- * need not load yaml and zod): it must arrive exactly as validated.
+ * The configuration a cluster primary hands its workers (over node:cluster's IPC channel, which
+ * serialises messages as JSON, so they need not load yaml and zod): it must arrive exactly as
+ * validated.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { takeHandedConfig, WORKER_CONFIG_ENV } from '../../src/cli/cluster.js';
 import { parseConfig } from '../../src/config/load.js';
 
 const RICH = [
@@ -69,12 +69,5 @@ describe('configuration handed to cluster workers', () => {
     assert.deepEqual(JSON.parse(JSON.stringify(config)), config);
     const defaults = parseConfig('version: 0.1\nstorage: inmemory\n', { env: {} }).config;
     assert.deepEqual(JSON.parse(JSON.stringify(defaults)), defaults);
-  });
-
-  it('is taken only by a cluster worker, and removed from the environment either way', () => {
-    const env: NodeJS.ProcessEnv = { [WORKER_CONFIG_ENV]: JSON.stringify({ version: '0.1' }), OTHER: 'kept' };
-    // This test process is no cluster worker: it reads its configuration itself.
-    assert.equal(takeHandedConfig(env), undefined);
-    assert.deepEqual(env, { OTHER: 'kept' });
   });
 });

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startCli } from '../cli/run-cli.js';
+import { runCli, startCli } from '../cli/run-cli.js';
 import { sha256 } from '../helpers/http.js';
-import { startWorkerCluster } from '../helpers/workers.js';
+import { startWorkerCluster, writeClusterConfig } from '../helpers/workers.js';
 
 interface LogLine {
   msg: string;
@@ -49,6 +49,17 @@ function alive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** Processes whose command line mentions `marker`: a primary's workers run its very command line. */
+async function processesMentioning(marker: string): Promise<number[]> {
+  const found: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const cmdline = await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '');
+    if (cmdline.includes(marker)) found.push(Number(entry));
+  }
+  return found;
 }
 
 describe('http.workers', () => {
@@ -144,6 +155,36 @@ describe('http.workers', () => {
       const ready = JSON.parse(await cli.waitForLine((l) => l.includes('"ready at '))) as LogLine;
       assert.equal(ready.pid, undefined, 'served by the process itself, not a worker');
       assert.ok(cli.lines.some((l) => l.includes('storage.inmemory is private to one process')));
+    } finally {
+      cli.child.kill('SIGTERM');
+    }
+    const { code } = await cli.finished();
+    assert.equal(code, 0);
+  });
+
+  // The primary forks a worker before it reads the configuration (one per CPU but one; this
+  // machine class has two): whatever the file then says, that worker must not outlive the answer.
+  test('a configuration error stops the workers forked before it was read', { timeout: 30_000 }, async () => {
+    const config = join(dir, 'invalid-early-workers.yml');
+    const data = JSON.stringify(join(dir, 'invalid-data'));
+    await writeFile(
+      config,
+      `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${data}\nhttp:\n  relativeurls: perhaps\n`,
+    );
+    const { code, stderr } = await runCli(['serve', config], { cwd: dir });
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /http\.relativeurls: expected boolean, got string "perhaps"/);
+    assert.deepEqual(await processesMentioning(config), [], 'no worker left behind');
+  });
+
+  test('a file asking for one process is served by the primary alone', { timeout: 30_000 }, async () => {
+    const config = await writeClusterConfig(dir, { file: 'one-worker.yml', workers: 1 });
+    const cli = startCli(['serve', config], { cwd: dir });
+    try {
+      const ready = JSON.parse(await cli.waitForLine((l) => l.includes('"ready at '))) as LogLine;
+      assert.equal(ready.pid, undefined, 'served by the process itself, not a worker');
+      assert.equal((await send(`${String(ready.url)}/v2/`, 'GET')).status, 200);
+      assert.deepEqual(await processesMentioning(config), [cli.child.pid], 'the early worker was stopped');
     } finally {
       cli.child.kill('SIGTERM');
     }
