@@ -20,10 +20,10 @@ export interface MemoryResult {
   pushGrowth?: number;
   /** RSS before and after `count` requests (after as many of warm-up); absent when that did not run. */
   requests?: { before: number; after: number; count: number };
-  /** Spawn → first `GET /v2/` answered, with the repositories on disk. */
-  startupMs: number;
-  /** Spawn → first `_catalog` answered. */
-  startupCatalogMs: number;
+  /** Spawn → first `GET /v2/` answered, with the repositories on disk; one per repetition. */
+  startupSamples: number[];
+  /** Spawn → first `_catalog` answered; one per repetition. */
+  startupCatalogSamples: number[];
   repositoriesOnDisk: number;
 }
 
@@ -76,11 +76,16 @@ function fmt(value: number): string {
 
 const mib = (bytes: number): string => `${fmt(bytes / 1024 / 1024)} MiB`;
 
+/** The median of `samples`, with their range when there are several. */
+function spread(samples: readonly number[]): string {
+  if (samples.length === 0) return '–';
+  const m = fmt(median(samples));
+  if (samples.length === 1) return m;
+  return `${m} (${fmt(Math.min(...samples))}–${fmt(Math.max(...samples))})`;
+}
+
 function withRange(result: ScenarioResult | undefined): string {
-  if (result === undefined || result.samples.length === 0) return '–';
-  const m = fmt(median(result.samples));
-  if (result.samples.length === 1) return m;
-  return `${m} (${fmt(Math.min(...result.samples))}–${fmt(Math.max(...result.samples))})`;
+  return result === undefined ? '–' : spread(result.samples);
 }
 
 /** How many times better `a` is than `b` (higher is better, or lower for times). */
@@ -187,8 +192,8 @@ export function memoryTable(report: BenchReport): string {
         m.requests === undefined
           ? '–'
           : `${mib(m.requests.before)} → ${mib(m.requests.after)} (${m.requests.count.toLocaleString('en')})`,
-        `${fmt(m.startupMs)} ms`,
-        `${fmt(m.startupCatalogMs)} ms`,
+        `${spread(m.startupSamples)} ms`,
+        `${spread(m.startupCatalogSamples)} ms`,
       ];
     });
   return markdown(
@@ -270,7 +275,8 @@ export function checkTargets(report: BenchReport): Check[] {
           ' MiB',
         );
       }
-      add(`start-up with ${m.repositoriesOnDisk} repositories`, '≤ 500 ms', m.startupMs, m.startupMs <= 500, ' ms');
+      const startup = median(m.startupSamples);
+      add(`start-up with ${m.repositoriesOnDisk} repositories`, '≤ 500 ms', startup, startup <= 500, ' ms');
     }
   }
   return checks;
