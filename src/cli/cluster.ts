@@ -59,6 +59,17 @@ export function earlyWorkerCount(env: NodeJS.ProcessEnv): number {
   return Math.min(wanted, cpus - 1);
 }
 
+/**
+ * In a primary, forks {@link earlyWorkerCount} workers; undefined in a worker, or when none are
+ * forked early. main.ts calls it before it loads the rest of `serve` (the logger, the
+ * configuration), so the workers start that much sooner.
+ */
+export function forkEarlyWorkers(env: NodeJS.ProcessEnv): WorkerPool | undefined {
+  if (cluster.isWorker) return undefined;
+  const count = earlyWorkerCount(env);
+  return count > 0 ? startWorkers(count) : undefined;
+}
+
 /** Whether this process is a worker started by {@link startWorkers}. */
 export function isClusterWorker(): boolean {
   return cluster.isWorker;

@@ -6,8 +6,11 @@
  */
 const args = process.argv.slice(2);
 if (args[0] === 'serve' && args.length <= 2 && !args.slice(1).some((arg) => arg.startsWith('-'))) {
+  // Workers fork first: they start Node while this process loads the logger and the configuration.
+  const { forkEarlyWorkers } = await import('./cluster.js');
+  const early = forkEarlyWorkers(process.env);
   const { serve } = await import('./serve.js');
-  await serve(args[1]);
+  await serve(args[1], process.env, early);
 } else {
   const { createProgram } = await import('./program.js');
   await createProgram().parseAsync(process.argv);

@@ -10,7 +10,7 @@ import type { Config } from '../config/schema.js';
 import type { RunningServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import {
-  earlyWorkerCount,
+  forkEarlyWorkers,
   type HandedConfig,
   isClusterWorker,
   receiveHandedConfig,
@@ -28,21 +28,26 @@ function reportConfig(logger: Logger, loaded: LoadedConfig): void {
   }
 }
 
-/** Runs the registry until a signal stops it. Sets `process.exitCode` instead of throwing. */
-export async function serve(configPath: string | undefined, env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/**
+ * Runs the registry until a signal stops it. Sets `process.exitCode` instead of throwing.
+ * `early`: the workers a primary forked before it read the configuration ({@link forkEarlyWorkers}).
+ */
+export async function serve(
+  configPath: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+  early: WorkerPool | undefined = forkEarlyWorkers(env),
+): Promise<void> {
   if (isClusterWorker()) {
     // Loads the server while the primary may still be checking the configuration.
     const [handed] = await Promise.all([receiveHandedConfig(), import('../http/server.js')]);
     await serveInProcess(handed.config, createLogger(handed.config.log).child({ pid: process.pid }), handed);
     return;
   }
-  const early = earlyWorkerCount(env);
-  const pool: WorkerPool | undefined = early > 0 ? startWorkers(early) : undefined;
   let loaded: LoadedConfig;
   try {
     loaded = (await import('../config/load.js')).loadConfig({ file: configPath, env });
   } catch (err) {
-    await pool?.dismiss();
+    await early?.dismiss();
     if (!(err instanceof ConfigError)) throw err;
     process.stderr.write(`error: ${err.message}\n`);
     process.exitCode = 1;
@@ -52,10 +57,10 @@ export async function serve(configPath: string | undefined, env: NodeJS.ProcessE
   reportConfig(logger, loaded);
   const workers = workerCount(loaded.config, logger);
   if (workers > 1) {
-    await (pool ?? startWorkers(0)).run(loaded.config, workers, logger);
+    await (early ?? startWorkers(0)).run(loaded.config, workers, logger);
     return;
   }
-  await pool?.dismiss();
+  await early?.dismiss();
   await serveInProcess(loaded.config, logger);
 }
 
