@@ -20,6 +20,7 @@
  * would have its own private store). Tests and `startTestServer` never go through here.
  */
 import cluster, { type Worker } from 'node:cluster';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { Config } from '../config/schema.js';
 import { generateSecret } from '../http/upload-state.js';
@@ -41,21 +42,45 @@ export function workerCount(config: Config, logger: Logger): number {
 }
 
 /**
- * How many workers to fork before the configuration is read ({@link startWorkers}); 0 when
- * REGISTRY_HTTP_WORKERS or REGISTRY_STORAGE already say that one process serves, or the machine
- * has one CPU. Only as many as leave a core to the primary, which meanwhile reads and checks the
- * configuration: on the 2-core test machine, one worker and the primary each take about 0.3 s of
- * CPU to get there, and a second worker started as well slowed both (first answer 0.62–0.74 s, as
- * against 0.65–0.69 s forking after the check). The rest are forked once the configuration is
- * known. A configuration file that then asks for one process stops the early worker, which cost
- * only the CPU of its start.
+ * Whether the configuration file's text plainly asks for one process (`workers: 1`, or the
+ * inmemory driver), read without parsing it: yaml and zod are what the early workers overlap.
+ * Only a hint for the guess below — the checked configuration decides — so other spellings (flow
+ * style, quotes) just cost the early worker's start, and an unreadable file is the check's to report.
  */
-export function earlyWorkerCount(env: NodeJS.ProcessEnv): number {
+function fileAsksForOneProcess(file: string | undefined): boolean {
+  if (file === undefined) return false;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  return /^\s+workers:\s*1\s*(#.*)?$/m.test(text) || /^(storage:\s*inmemory|\s+inmemory:)/m.test(text);
+}
+
+/**
+ * How many workers to fork before the configuration is read ({@link startWorkers}); 0 when
+ * REGISTRY_HTTP_WORKERS, REGISTRY_STORAGE or the file's text already say that one process serves,
+ * or the machine has one CPU. Only as many as leave a core to the primary, which meanwhile reads
+ * and checks the configuration: on the 2-core test machine, one worker and the primary each take
+ * about 0.3 s of CPU to get there, and a second worker started as well slowed both (first answer
+ * 0.62–0.74 s, as against 0.65–0.69 s forking after the check). The rest are forked once the
+ * configuration is known. A configuration that then asks for one process after all stops the
+ * early worker, which cost the CPU of its start: in the benchmark, with `workers: 1` in the file
+ * and no hint, one process took 0.51–0.70 s to answer instead of 0.4–0.5 s.
+ */
+export function earlyWorkerCount(env: NodeJS.ProcessEnv, configPath?: string): number {
   if (env['REGISTRY_STORAGE'] === 'inmemory') return 0;
   const explicit = env['REGISTRY_HTTP_WORKERS'];
   const cpus = availableParallelism();
   const wanted = explicit === undefined ? cpus : Number(explicit);
   if (!Number.isInteger(wanted) || wanted <= 1) return 0;
+  if (
+    explicit === undefined &&
+    fileAsksForOneProcess(configPath ?? (env['REGISTRY_CONFIGURATION_PATH'] || undefined))
+  ) {
+    return 0;
+  }
   return Math.min(wanted, cpus - 1);
 }
 
@@ -64,9 +89,9 @@ export function earlyWorkerCount(env: NodeJS.ProcessEnv): number {
  * forked early. main.ts calls it before it loads the rest of `serve` (the logger, the
  * configuration), so the workers start that much sooner.
  */
-export function forkEarlyWorkers(env: NodeJS.ProcessEnv): WorkerPool | undefined {
+export function forkEarlyWorkers(env: NodeJS.ProcessEnv, configPath?: string): WorkerPool | undefined {
   if (cluster.isWorker) return undefined;
-  const count = earlyWorkerCount(env);
+  const count = earlyWorkerCount(env, configPath);
   return count > 0 ? startWorkers(count) : undefined;
 }
 

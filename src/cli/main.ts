@@ -8,7 +8,7 @@ const args = process.argv.slice(2);
 if (args[0] === 'serve' && args.length <= 2 && !args.slice(1).some((arg) => arg.startsWith('-'))) {
   // Workers fork first: they start Node while this process loads the logger and the configuration.
   const { forkEarlyWorkers } = await import('./cluster.js');
-  const early = forkEarlyWorkers(process.env);
+  const early = forkEarlyWorkers(process.env, args[1]);
   const { serve } = await import('./serve.js');
   await serve(args[1], process.env, early);
 } else {

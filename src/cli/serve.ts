@@ -35,7 +35,7 @@ function reportConfig(logger: Logger, loaded: LoadedConfig): void {
 export async function serve(
   configPath: string | undefined,
   env: NodeJS.ProcessEnv = process.env,
-  early: WorkerPool | undefined = forkEarlyWorkers(env),
+  early: WorkerPool | undefined = forkEarlyWorkers(env, configPath),
 ): Promise<void> {
   if (isClusterWorker()) {
     // Loads the server while the primary may still be checking the configuration.

@@ -7,12 +7,13 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { earlyWorkerCount } from '../../src/cli/cluster.js';
 import { runCli, startCli } from '../cli/run-cli.js';
 import { sha256 } from '../helpers/http.js';
-import { startWorkerCluster, writeClusterConfig } from '../helpers/workers.js';
+import { startWorkerCluster } from '../helpers/workers.js';
 
 interface LogLine {
   msg: string;
@@ -61,6 +62,37 @@ async function processesMentioning(marker: string): Promise<number[]> {
   }
   return found;
 }
+
+describe('workers forked before the configuration is read', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'berth-early-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('none when the environment or the file plainly asks for one process', async () => {
+    const cpus = availableParallelism();
+    const write = async (name: string, text: string): Promise<string> => {
+      const path = join(dir, name);
+      await writeFile(path, text);
+      return path;
+    };
+    const one = await write('one.yml', 'version: 0.1\nhttp:\n  addr: :5000\n  workers: 1  # one process\n');
+    const memory = await write('memory.yml', 'version: 0.1\nstorage: inmemory\n');
+    const memoryBlock = await write('memory-block.yml', 'version: 0.1\nstorage:\n  inmemory:\n');
+    const four = await write('four.yml', 'version: 0.1\nhttp:\n  workers: 4\n');
+    const plain = await write('plain.yml', 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: /x\n');
+    for (const file of [one, memory, memoryBlock]) assert.equal(earlyWorkerCount({}, file), 0, file);
+    assert.equal(earlyWorkerCount({ REGISTRY_CONFIGURATION_PATH: one }), 0);
+    assert.equal(earlyWorkerCount({ REGISTRY_HTTP_WORKERS: '1' }, plain), 0);
+    assert.equal(earlyWorkerCount({ REGISTRY_STORAGE: 'inmemory' }, plain), 0);
+    // Otherwise one per CPU but one, as many as wanted at most.
+    assert.equal(earlyWorkerCount({}, plain), cpus - 1);
+    assert.equal(earlyWorkerCount({}, four), Math.min(4, cpus - 1));
+    assert.equal(earlyWorkerCount({ REGISTRY_HTTP_WORKERS: '2' }, one), Math.min(2, cpus - 1));
+    assert.equal(earlyWorkerCount({}, join(dir, 'missing.yml')), cpus - 1);
+  });
+});
 
 describe('http.workers', () => {
   let dir: string;
@@ -178,7 +210,15 @@ describe('http.workers', () => {
   });
 
   test('a file asking for one process is served by the primary alone', { timeout: 30_000 }, async () => {
-    const config = await writeClusterConfig(dir, { file: 'one-worker.yml', workers: 1 });
+    // Flow style hides `workers: 1` from the start-up hint (earlyWorkerCount), so a worker is forked
+    // early and must then be stopped.
+    const config = join(dir, 'one-worker.yml');
+    const root = JSON.stringify(join(dir, 'one-worker-data'));
+    await writeFile(
+      config,
+      `version: 0.1\nlog: {formatter: json}\nstorage: {filesystem: {rootdirectory: ${root}}}\nhttp: {addr: "127.0.0.1:0", workers: 1}\n`,
+    );
+    assert.equal(earlyWorkerCount({}, config), availableParallelism() - 1);
     const cli = startCli(['serve', config], { cwd: dir });
     try {
       const ready = JSON.parse(await cli.waitForLine((l) => l.includes('"ready at '))) as LogLine;
