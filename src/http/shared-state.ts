@@ -51,10 +51,11 @@ export function createSharedState(config: Config, logger: Logger, opts: { secret
   // Without a configured secret no other process accepts our upload URLs, so a saved hash state
   // could never be used: keep the faster native hash. The same with a secret the cluster primary
   // made up (`secretIsLocal`): only this machine's workers share it, and their clients keep an
-  // upload on one connection, hence on one worker, almost always. Measured on the 2-core machine
-  // with `http.workers: 2` (bench/upload-hash.ts), the savable hash made every 256 MiB append take
-  // 0.5 s longer, while a commit that does land on the other worker re-reads the data from local
-  // disk in 1.5–1.8 s: a loss only when more than about one commit in three lands elsewhere.
+  // upload's PATCHes on one connection, hence on one worker, almost always. Measured on the 2-core
+  // machine with `http.workers: 2` (bench/upload-hash.ts), the savable hash made every 256 MiB
+  // append take 0.5 s longer. A PUT that lands on the other worker (Go clients send it on a new
+  // connection) checks the sha256 its upload URL carries instead (upload-state.ts); only a PATCH
+  // continuing on the other worker re-reads the data, 1.5–1.8 s per 256 MiB from local disk.
   const shared = config.http.secret !== undefined && config.http.secret !== '' && opts.secretIsLocal !== true;
 
   const cacheType = config.storage.cache?.blobdescriptor ?? 'inmemory';
