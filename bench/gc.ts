@@ -263,22 +263,26 @@ export async function runGcBenchmark(options: GcBenchOptions = {}): Promise<GcBe
       timings.push({ tool, mode, seconds, usPerBlob: (seconds * 1e6) / generated.blobs });
       log(`${tool} ${mode}: ${seconds.toFixed(2)} s`);
     };
-    // Two rounds, in opposite orders: on the benchmark VM (ext4 mounted with `discard`) a real
-    // run right after the other tool's ran about twice as slow as one on a quiet disk (Berth:
-    // 3.2 s alone, 6.3 s right after registry:2), whichever tool came second.
+    // Two rounds, the tools taking turns to go first. On the benchmark VM (ext4 mounted with
+    // `discard`) one real run took 3.2 to 7.7 s depending on what the disk had just done (the
+    // copies' writeback, trims queued by earlier deletions), and that falls on either tool alike.
     const tools: Array<GcTiming['tool']> = ['registry:2', 'berth'];
     let sameResult = true;
     for (let round = 0; round < 2; round++) {
       const order = round === 0 ? tools : [...tools].reverse();
+      const copyFor = (tool: GcTiming['tool']): string => join(work, `${tool.replace(/\W/g, '')}-${round}`);
       // Dry runs change nothing, so both read the pristine source (page cache warm for both alike).
       for (const tool of order) await time(tool, 'dry-run', source);
-      const copies = new Map(order.map((tool) => [tool, join(work, `${tool.replace(/\W/g, '')}-${round}`)]));
-      for (const [, copy] of copies) await copyTree(source, copy);
-      for (const tool of order) await time(tool, 'real', copies.get(tool) as string);
-      const [left, right] = await Promise.all(tools.map((tool) => remainingBlobs(copies.get(tool) as string)));
-      sameResult &&= left !== undefined && right !== undefined && left.length === right.length;
-      sameResult &&= left?.every((hex, i) => hex === right?.[i]) === true;
-      if (options.keep !== true) for (const [, copy] of copies) await rm(copy, { recursive: true, force: true });
+      for (const tool of order) await copyTree(source, copyFor(tool));
+      for (const tool of order) await time(tool, 'real', copyFor(tool));
+      const [left, right] = await Promise.all([
+        remainingBlobs(copyFor('berth')),
+        remainingBlobs(copyFor('registry:2')),
+      ]);
+      sameResult &&= left.length === right.length && left.every((hex, i) => hex === right[i]);
+      if (options.keep !== true) {
+        for (const tool of order) await rm(copyFor(tool), { recursive: true, force: true });
+      }
     }
 
     const seconds = (tool: GcTiming['tool'], mode: GcTiming['mode']): number =>

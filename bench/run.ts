@@ -222,8 +222,9 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
   if (needsReadData) {
     log(`start-up with ${settings.repositories} repositories on disk`);
     // Repeated like every scenario: one start on a shared 2-core machine swings by 100 ms and more.
-    const answers = new Map<Live, number[]>();
-    const catalogs = new Map<Live, number[]>();
+    const samples = new Map<Live, { answer: number[]; catalog: number[] }>(
+      live.map((t) => [t, { answer: [], catalog: [] }]),
+    );
     for (let rep = 0; rep < reps; rep++) {
       await each('start-up', async (t) => {
         const again = await t.spec.start(t.rootDir, t.configDir);
@@ -236,8 +237,8 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
           again.spawnedAt,
           alive,
         );
-        answers.set(t, [...(answers.get(t) ?? []), again.startupMs]);
-        catalogs.set(t, [...(catalogs.get(t) ?? []), catalogMs]);
+        samples.get(t)?.answer.push(again.startupMs);
+        samples.get(t)?.catalog.push(catalogMs);
         await again.server.stop();
       });
     }
@@ -245,8 +246,8 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
       t.memory = {
         ...(wanted('push-256m') ? { pushGrowth: t.ctx.memory.pushGrowth } : {}),
         ...(t.requests === undefined ? {} : { requests: t.requests }),
-        startupSamples: answers.get(t) ?? [],
-        startupCatalogSamples: catalogs.get(t) ?? [],
+        startupSamples: samples.get(t)?.answer ?? [],
+        startupCatalogSamples: samples.get(t)?.catalog ?? [],
         repositoriesOnDisk: settings.repositories + 4,
       };
     }

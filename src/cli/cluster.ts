@@ -4,8 +4,8 @@
  * storage and Redis — exactly what replicas on different machines share — so uploads, caches and
  * deletes behave the same within a machine as across machines:
  *
- * - The primary forks its workers first and reads and checks the configuration while they start;
- *   each then gets it, validated, over the cluster's IPC channel ({@link receiveHandedConfig}), so
+ * - The primary forks its first workers before it reads and checks the configuration (see
+ *   {@link earlyWorkerCount}), and the rest after; each worker then gets it, validated, over the cluster's IPC channel ({@link receiveHandedConfig}), so
  *   only the primary loads yaml and zod, and no secret travels in an environment.
  * - Without `http.secret` the primary makes up one secret and hands it to its workers, so an
  *   upload's requests may land on any worker; it still warns that replicas on other machines need
@@ -22,6 +22,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { configFilePath } from '../config/default.js';
 import type { Config } from '../config/schema.js';
 import { generateSecret } from '../http/upload-state.js';
 import type { Logger } from '../log/logger.js';
@@ -75,12 +76,7 @@ export function earlyWorkerCount(env: NodeJS.ProcessEnv, configPath?: string): n
   const cpus = availableParallelism();
   const wanted = explicit === undefined ? cpus : Number(explicit);
   if (!Number.isInteger(wanted) || wanted <= 1) return 0;
-  if (
-    explicit === undefined &&
-    fileAsksForOneProcess(configPath ?? (env['REGISTRY_CONFIGURATION_PATH'] || undefined))
-  ) {
-    return 0;
-  }
+  if (explicit === undefined && fileAsksForOneProcess(configFilePath(configPath, env))) return 0;
   return Math.min(wanted, cpus - 1);
 }
 

@@ -16,5 +16,13 @@ http:
     X-Content-Type-Options: [nosniff]
 `;
 
+/**
+ * The configuration file to read, as `registry serve [file]` chooses it: the argument, else
+ * REGISTRY_CONFIGURATION_PATH (an empty value counts as unset); undefined means the embedded default.
+ */
+export function configFilePath(file: string | undefined, env: NodeJS.ProcessEnv): string | undefined {
+  return file ?? (env['REGISTRY_CONFIGURATION_PATH'] || undefined);
+}
+
 /** How messages name the embedded default as a configuration source. */
 export const DEFAULT_CONFIG_SOURCE = '<embedded default>';

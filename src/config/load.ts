@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { type Document, isScalar, parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { DEFAULT_CONFIG_SOURCE, DEFAULT_CONFIG_YAML } from './default.js';
+import { configFilePath, DEFAULT_CONFIG_SOURCE, DEFAULT_CONFIG_YAML } from './default.js';
 import { applyEnvOverlay } from './env.js';
 import { ConfigError } from './errors.js';
 import { type Config, ConfigSchema, migrateDeprecated, normalizeSelector } from './schema.js';
@@ -36,7 +36,7 @@ export interface LoadedConfig {
  */
 export function loadConfig(opts: LoadConfigOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
-  const file = opts.file ?? (env['REGISTRY_CONFIGURATION_PATH'] || undefined);
+  const file = configFilePath(opts.file, env);
   if (file === undefined) return parseConfig(DEFAULT_CONFIG_YAML, { env, source: DEFAULT_CONFIG_SOURCE });
   let text: string;
   try {
