@@ -5,26 +5,10 @@
  * and reading each module file was a third of start-up.
  */
 import { rm } from 'node:fs/promises';
-import { sep } from 'node:path';
 import { build } from 'esbuild';
 
 const outdir = 'dist/berth';
 
-/**
- * zod's `z.locales` namespace re-exports its 60-odd message translations, which esbuild cannot
- * drop because `z` is used as a namespace object: about half of the configuration chunk that
- * every `berth serve` compiles at start-up. Berth only uses the English messages, which zod
- * imports on their own, so the namespace is replaced by an empty module.
- */
-const withoutZodLocales = {
-  name: 'without-zod-locales',
-  setup(build) {
-    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
-      args.importer.includes(`${sep}zod${sep}`) ? { path: 'zod-locales', namespace: 'empty' } : undefined,
-    );
-    build.onLoad({ filter: /.*/, namespace: 'empty' }, () => ({ contents: 'export {};', loader: 'js' }));
-  },
-};
 await rm(outdir, { recursive: true, force: true });
 await build({
   entryPoints: { main: 'dist/src/cli/main.js' },
@@ -43,6 +27,5 @@ await build({
     js: "import { createRequire as berthCreateRequire } from 'node:module';\nconst require = berthCreateRequire(import.meta.url);",
   },
   sourcemap: true,
-  plugins: [withoutZodLocales],
   logLevel: 'warning',
 });

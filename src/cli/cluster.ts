@@ -5,8 +5,9 @@
  * deletes behave the same within a machine as across machines:
  *
  * - The primary forks its first workers before it reads and checks the configuration (see
- *   {@link earlyWorkerCount}), and the rest after; each worker then gets it, validated, over the cluster's IPC channel ({@link receiveHandedConfig}), so
- *   only the primary loads yaml and zod, and no secret travels in an environment.
+ *   {@link earlyWorkerCount}), and the rest once one of them listens; each worker gets the
+ *   configuration, validated, over the cluster's IPC channel ({@link receiveHandedConfig}), so
+ *   only the primary loads yaml and the schema, and no secret travels in an environment.
  * - Without `http.secret` the primary makes up one secret and hands it to its workers, so an
  *   upload's requests may land on any worker; it still warns that replicas on other machines need
  *   a configured one. It also tells them the secret is this machine's own, so they keep the native
@@ -24,7 +25,6 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { configFilePath } from '../config/default.js';
 import type { Config } from '../config/schema.js';
-import { generateSecret } from '../http/upload-state.js';
 import type { Logger } from '../log/logger.js';
 
 /** How many workers `config` asks for (1 means: no cluster, serve in this process). */
@@ -44,7 +44,7 @@ export function workerCount(config: Config, logger: Logger): number {
 
 /**
  * Whether the configuration file's text plainly asks for one process (`workers: 1`, or the
- * inmemory driver), read without parsing it: yaml and zod are what the early workers overlap.
+ * inmemory driver), read without parsing it: yaml and the schema are what the early workers overlap.
  * Only a hint for the guess below — the checked configuration decides — so other spellings (flow
  * style, quotes) just cost the early worker's start, and an unreadable file is the check's to report.
  */
@@ -66,7 +66,7 @@ function fileAsksForOneProcess(file: string | undefined): boolean {
  * and checks the configuration: on the 2-core test machine, one worker and the primary each take
  * about 0.3 s of CPU to get there, and a second worker started as well slowed both (first answer
  * 0.62–0.74 s, as against 0.65–0.69 s forking after the check). The rest are forked once the
- * configuration is known. A configuration that then asks for one process after all stops the
+ * first worker listens. A configuration that then asks for one process after all stops the
  * early worker, which cost the CPU of its start: in the benchmark, with `workers: 1` in the file
  * and no hint, one process took 0.51–0.70 s to answer instead of 0.4–0.5 s.
  */
@@ -223,6 +223,8 @@ export function startWorkers(count: number): WorkerPool {
       let secretIsLocal = false;
       let secret = config.http.secret;
       if (secret === undefined || secret === '') {
+        // Loaded here: node:crypto and the upload module would delay the early fork in main.ts.
+        const { generateSecret } = await import('../http/upload-state.js');
         secret = generateSecret();
         secretIsLocal = true;
         logger.warn(
@@ -244,15 +246,23 @@ export function startWorkers(count: number): WorkerPool {
       let restartDelay = 0;
       const extra = [...started.keys()].slice(workers);
       if (extra.length > 0) await kill(extra);
-      while (started.size < workers) fork();
+      // The rest start once a worker listens: started alongside it, they took the CPU it needed to
+      // get there (first answer 0.48–0.61 s against 0.47–0.50 s deferred, on the 2-core test machine).
+      const forkTheRest = (): void => {
+        while (started.size < workers) fork();
+      };
+      if (started.size === 0) forkTheRest();
 
       let finish = (): void => {};
       const done = new Promise<void>((resolve) => {
         finish = resolve;
       });
       const onListening = (worker: Worker, address: { port: number }): void => {
-        if (!everListening) logger.info({ workers, port: address.port }, `serving with ${workers} workers`);
-        everListening = true;
+        if (!everListening) {
+          logger.info({ workers, port: address.port }, `serving with ${workers} workers`);
+          everListening = true;
+          if (!stopping) forkTheRest();
+        }
         logger.debug({ pid: worker.process.pid }, 'worker listening');
       };
       cluster.on('listening', onListening);

@@ -6,9 +6,8 @@
  * name is the key, so `REGISTRY_LOG_FIELDS_SERVICE_NAME` sets `log.fields.service_name`.
  */
 import { parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { ConfigSchema, normalizeSelector, STORAGE_PARAMETER_KEYS } from './schema.js';
+import { ConfigSchema, normalizeSelector, type Schema, STORAGE_PARAMETER_KEYS } from './schema.js';
 import { describeSchema, isMapping, isPlainObject, type SchemaNode } from './schema-walk.js';
 
 const PREFIX = 'REGISTRY_';
@@ -28,8 +27,6 @@ const GO_FIELD_ALIASES: Readonly<Record<string, Readonly<Record<string, string>>
 
 /** Mappings where a bare name selects one entry and drops the others (`REGISTRY_STORAGE=s3`). */
 const SELECTORS = new Set(['storage', 'auth']);
-
-type Schema = z.core.$ZodType;
 
 interface Target {
   /** The full variable name, for messages. */

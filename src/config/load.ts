@@ -4,12 +4,19 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Document, isScalar, parseDocument } from 'yaml';
-import type { z } from 'zod';
 import { configFilePath, DEFAULT_CONFIG_SOURCE, DEFAULT_CONFIG_YAML } from './default.js';
 import { applyEnvOverlay } from './env.js';
 import { ConfigError } from './errors.js';
-import { type Config, ConfigSchema, migrateDeprecated, normalizeSelector } from './schema.js';
-import { findUnknownKeys, formatPath, isPlainObject, mapLeaves } from './schema-walk.js';
+import {
+  type Config,
+  type ConfigIssue,
+  ConfigSchema,
+  checkConfig,
+  migrateDeprecated,
+  normalizeSelector,
+  type Schema,
+} from './schema.js';
+import { describeSchema, findUnknownKeys, formatPath, isPlainObject, mapLeaves } from './schema-walk.js';
 import { findNotSupportedYet } from './support.js';
 
 export interface LoadConfigOptions {
@@ -79,9 +86,17 @@ export function parseConfig(text: string, opts: ParseConfigOptions = {}): Loaded
   warnings.push(...findUnknownKeys(migrated, ConfigSchema).map((k) => `unknown key ${k}`));
   const notSupportedYet = findNotSupportedYet(migrated);
 
-  const result = ConfigSchema.safeParse(migrated, { reportInput: true });
-  if (!result.success) throw new ConfigError(result.error.issues.map(formatIssue), source);
-  return { config: result.data, warnings, notSupportedYet, source };
+  return { config: validateConfig(migrated, source), warnings, notSupportedYet, source };
+}
+
+/**
+ * The configuration `input` (already a mapping, as YAML gives it) describes, with defaults applied.
+ * @throws ConfigError naming every invalid key.
+ */
+export function validateConfig(input: unknown, source = '<config>'): Config {
+  const checked = checkConfig(input);
+  if (checked.issues !== undefined) throw new ConfigError(checked.issues.map(formatIssue), source);
+  return checked.config;
 }
 
 /**
@@ -104,20 +119,55 @@ function describeValue(input: unknown): string {
   return `${typeof input} ${JSON.stringify(input)}`;
 }
 
+/** The words for the types valibot's type issues name. */
+const EXPECTED: Readonly<Record<string, string>> = {
+  string: 'string',
+  boolean: 'boolean',
+  number: 'number',
+  integer: 'integer',
+  object: 'object',
+  record: 'object',
+  array: 'array',
+};
+
+/** What a missing key at `path` should hold, in the words of type issues, when the schema says plainly. */
+function expectedAt(path: readonly PropertyKey[]): string | undefined {
+  let schema: Schema | undefined = ConfigSchema;
+  for (const key of path) {
+    if (schema === undefined) return undefined;
+    const node = describeSchema(schema);
+    if (node.kind === 'object') schema = node.shape[String(key)];
+    else if (node.kind === 'record') schema = node.value;
+    else if (node.kind === 'array') schema = node.element;
+    else return undefined;
+  }
+  const kind = schema === undefined ? undefined : describeSchema(schema).kind;
+  if (kind === 'record') return 'object';
+  return kind === 'string' || kind === 'object' || kind === 'array' || kind === 'duration' ? kind : undefined;
+}
+
 /** One line per issue, always starting with the key path. */
-function formatIssue(issue: z.core.$ZodIssue): string {
-  const path = formatPath(issue.path);
-  switch (issue.code) {
-    case 'invalid_type':
-      if (issue.input === undefined) return `${path}: required (expected ${issue.expected})`;
-      return `${path}: expected ${issue.expected}, got ${describeValue(issue.input)}`;
-    case 'invalid_value':
-      return `${path}: expected one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}, got ${describeValue(issue.input)}`;
-    case 'too_small':
-      return `${path}: must be at least ${String(issue.minimum)}, got ${describeValue(issue.input)}`;
-    case 'too_big':
-      return `${path}: must be at most ${String(issue.maximum)}, got ${describeValue(issue.input)}`;
-    default:
-      return `${path}: ${issue.message}`;
+function formatIssue(issue: ConfigIssue): string {
+  const at = issue.path ?? [];
+  const keys = at.map((item) => item.key as PropertyKey);
+  const path = formatPath(keys);
+  const got = describeValue(issue.input);
+  if (at.at(-1)?.origin === 'key') {
+    const expected = expectedAt(keys);
+    return expected === undefined ? `${path}: required` : `${path}: required (expected ${expected})`;
+  }
+  switch (issue.type) {
+    case 'picklist': {
+      // valibot writes the options as `("a" | "b")`.
+      const options = (issue.expected ?? '').replace(/^\((.*)\)$/, '$1').split(' | ');
+      return `${path}: expected one of ${options.join(', ')}, got ${got}`;
+    }
+    case 'min_value':
+    case 'min_length':
+      return `${path}: must be at least ${String(issue.requirement)}, got ${got}`;
+    default: {
+      const expected = EXPECTED[issue.type];
+      return expected === undefined ? `${path}: ${issue.message}` : `${path}: expected ${expected}, got ${got}`;
+    }
   }
 }

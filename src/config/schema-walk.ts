@@ -1,11 +1,8 @@
 /**
- * Reads the shape of the zod config schema, so the env overlay, unknown-key warnings, YAML scalar
+ * Reads the shape of the config schema, so the env overlay, unknown-key warnings, YAML scalar
  * fix-ups and duration printing all follow the one schema instead of a second list of keys.
  */
-import type { z } from 'zod';
-import { isDurationSchema } from './schema.js';
-
-type Schema = z.core.$ZodType;
+import { isDurationSchema, type Schema } from './schema.js';
 
 export type SchemaNode =
   /** A mapping with a fixed set of keys. */
@@ -22,34 +19,42 @@ export type SchemaNode =
   /** Untyped: whatever YAML produces is kept. */
   | { kind: 'unknown' };
 
-/** Strips wrappers (optional, default, preprocess, …) and says what kind of value `schema` holds. */
+/** What valibot's schema objects carry, depending on their type. */
+interface SchemaParts {
+  type: string;
+  wrapped?: Schema;
+  pipe?: readonly { kind: string }[];
+  entries?: Readonly<Record<string, Schema>>;
+  value?: Schema;
+  item?: Schema;
+}
+
+/** Strips wrappers (optional, pipes of adjustments and checks) and says what kind of value `schema` holds. */
 export function describeSchema(schema: Schema): SchemaNode {
   let current = schema;
   for (;;) {
     if (isDurationSchema(current)) return { kind: 'duration' };
-    const def = current._zod.def as z.core.$ZodTypeDef & Record<string, unknown>;
-    switch (def.type) {
+    const parts = current as Schema & SchemaParts;
+    // A pipe is its first schema plus actions and further schemas: the last schema says what comes out.
+    const last = parts.pipe?.findLast((item): item is Schema => item.kind === 'schema');
+    if (last !== undefined) {
+      current = last;
+      continue;
+    }
+    switch (parts.type) {
       case 'optional':
-      case 'default':
-      case 'prefault':
+      case 'exact_optional':
       case 'nullable':
-      case 'nonoptional':
-      case 'readonly':
-      case 'catch':
-        current = def['innerType'] as Schema;
+      case 'nullish':
+        if (parts.wrapped === undefined) return { kind: 'unknown' };
+        current = parts.wrapped;
         break;
-      case 'pipe': {
-        // A preprocess is transform → schema; a transform is schema → transform: follow the schema.
-        const out = def['out'] as Schema;
-        current = out._zod.def.type === 'transform' ? (def['in'] as Schema) : out;
-        break;
-      }
       case 'object':
-        return { kind: 'object', shape: def['shape'] as Record<string, Schema> };
+        return { kind: 'object', shape: parts.entries ?? {} };
       case 'record':
-        return { kind: 'record', value: def['valueType'] as Schema };
+        return parts.value === undefined ? { kind: 'unknown' } : { kind: 'record', value: parts.value };
       case 'array':
-        return { kind: 'array', element: def['element'] as Schema };
+        return parts.item === undefined ? { kind: 'unknown' } : { kind: 'array', element: parts.item };
       case 'string':
         return { kind: 'string' };
       case 'unknown':

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { pino } from 'pino';
-import { ConfigSchema } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/load.js';
 import { parseListenAddress, startServer } from '../../src/http/server.js';
 import { decorateRegistry } from '../helpers/decorators.js';
 import { deferred } from '../helpers/deferred.js';
@@ -25,7 +25,7 @@ describe('server', () => {
 
   test('listens on all interfaces for :<port> and reports a usable URL', async () => {
     const root = await mkdtemp(join(tmpdir(), 'berth-server-'));
-    const config = ConfigSchema.parse({
+    const config = validateConfig({
       version: '0.1',
       storage: { filesystem: { rootdirectory: root } },
       http: { addr: ':0' },

@@ -1,6 +1,6 @@
 /**
  * The configuration a cluster primary hands its workers (over node:cluster's IPC channel, which
- * serialises messages as JSON, so they need not load yaml and zod): it must arrive exactly as
+ * serialises messages as JSON, so they need not load yaml and the schema): it must arrive exactly as
  * validated.
  */
 import assert from 'node:assert/strict';

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Logger, pino } from 'pino';
-import { type Config, ConfigSchema } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/schema.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
 import { createRegistry } from '../../src/registry/registry.js';
 import type { Registry } from '../../src/registry/types.js';
@@ -74,7 +75,7 @@ export async function startTestServer(overrides: object = {}, options: TestServe
       storage: { filesystem: { rootdirectory: rootDir } },
       http: { addr: '127.0.0.1:0' },
     };
-    const config = ConfigSchema.parse(deepMerge(base, overrides as PlainObject));
+    const config = validateConfig(deepMerge(base, overrides as PlainObject));
     const logger = options.logger ?? pino({ level: 'silent' });
     let registry: Registry | undefined;
     if (options.wrapRegistry !== undefined) {

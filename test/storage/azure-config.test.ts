@@ -1,7 +1,7 @@
 /** `storage.azure` parameters: distribution's defaults, and clear start-up errors. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ConfigSchema } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/load.js';
 import { DEFAULT_BLOCK_SIZE, parseAzureParameters } from '../../src/storage/drivers/azure-config.js';
 import { createStorageDriver } from '../../src/storage/factory.js';
 
@@ -71,12 +71,12 @@ describe('azure driver parameters', () => {
   });
 
   it('is built by the factory from a parsed config.yml', () => {
-    const config = ConfigSchema.parse({
+    const config = validateConfig({
       version: '0.1',
       storage: { azure: { ...BASE, copystatuspolldelay: '1s' } },
     });
     assert.equal(createStorageDriver(config.storage).name, 'azure');
-    const token = ConfigSchema.parse({
+    const token = validateConfig({
       version: '0.1',
       storage: { azure: { ...BASE, credentials: { type: 'client_secret' } } },
     });

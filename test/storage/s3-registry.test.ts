@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pino } from 'pino';
-import { ConfigSchema } from '../../src/config/schema.js';
+import { validateConfig } from '../../src/config/load.js';
 import { type RunningServer, startServer } from '../../src/http/server.js';
 import { type CountingProxy, startCountingProxy, useCephRgw } from '../helpers/ceph-rgw.js';
 import {
@@ -44,7 +44,7 @@ after(async () => {
 /** Berth on `bucket` under `rootdirectory`, reaching the store through the counting proxy. */
 async function startBerth(bucket: string, rootdirectory: string, redirect = true): Promise<RunningServer> {
   const s3 = { ...rgw().parameters(bucket, rootdirectory), regionendpoint: proxy.endpoint, chunksize: 5 * MIB };
-  const config = ConfigSchema.parse({
+  const config = validateConfig({
     version: '0.1',
     log: { level: 'error', accesslog: { disabled: true } },
     storage: { s3, delete: { enabled: true }, redirect: { disable: !redirect } },
