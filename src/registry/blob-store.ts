@@ -49,7 +49,49 @@ export interface GlobalBlobStore {
   redirectURL(digest: Digest, method: 'GET' | 'HEAD', opts?: CallOptions): Promise<string | undefined>;
 }
 
+/**
+ * Manifests are read from storage on every pull by tag or digest, and a digest's content never
+ * changes, so the most recently read ones are kept in memory (existence is still the links' to
+ * say: a repository's revision link is checked before every read). Each entry gets its own memory
+ * rather than a view of Node's shared buffer pool, so the budget counts what is really held.
+ */
+const CACHED_CONTENT_BUDGET_BYTES = 8 * 1024 * 1024;
+const MAX_CACHED_CONTENT_BYTES = 256 * 1024;
+
+interface ContentCache {
+  get(digest: Digest): Buffer | undefined;
+  set(digest: Digest, content: Buffer): void;
+}
+
+function createContentCache(budgetBytes: number): ContentCache {
+  const entries = new Map<Digest, Buffer>();
+  let held = 0;
+  return {
+    get(digest) {
+      const content = entries.get(digest);
+      if (content !== undefined) {
+        entries.delete(digest);
+        entries.set(digest, content);
+      }
+      return content;
+    },
+    set(digest, content) {
+      if (content.length > MAX_CACHED_CONTENT_BYTES || entries.has(digest)) return;
+      const own = Buffer.allocUnsafeSlow(content.length);
+      content.copy(own);
+      entries.set(digest, own);
+      held += own.length;
+      for (const [oldest, evicted] of entries) {
+        if (held <= budgetBytes) break;
+        entries.delete(oldest);
+        held -= evicted.length;
+      }
+    },
+  };
+}
+
 export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCache): GlobalBlobStore {
+  const contents = createContentCache(CACHED_CONTENT_BUDGET_BYTES);
   /** Asks storage directly: used before writes, where a stale cache entry must not skip one. */
   async function storedSize(digest: Digest, opts: CallOptions): Promise<number | undefined> {
     try {
@@ -59,6 +101,10 @@ export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCa
       if (isPathNotFound(error)) return undefined;
       throw error;
     }
+  }
+
+  function tooLarge(digest: Digest, limit: number): RegistryError {
+    return new RegistryError('TOO_LARGE', 'blob exceeds the size limit', { digest, limit });
   }
 
   function unknown(digest: Digest, cause?: unknown): RegistryError {
@@ -105,13 +151,18 @@ export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCa
     },
 
     async read(digest, opts) {
+      const cached = contents.get(digest);
+      if (cached !== undefined) {
+        if (cached.length > opts.maxBytes) throw tooLarge(digest, opts.maxBytes);
+        return cached;
+      }
       try {
-        return await driver.getContent(blobDataPath(digest), { signal: opts.signal, maxBytes: opts.maxBytes });
+        const content = await driver.getContent(blobDataPath(digest), { signal: opts.signal, maxBytes: opts.maxBytes });
+        contents.set(digest, content);
+        return content;
       } catch (error) {
         if (isPathNotFound(error)) throw unknown(digest, error);
-        if (error instanceof ContentTooLargeError) {
-          throw new RegistryError('TOO_LARGE', 'blob exceeds the size limit', { digest, limit: opts.maxBytes });
-        }
+        if (error instanceof ContentTooLargeError) throw tooLarge(digest, opts.maxBytes);
         throw error;
       }
     },
