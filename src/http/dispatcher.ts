@@ -22,6 +22,7 @@ import type { RequestObserver } from '../metrics/http-metrics.js';
 import type { Registry } from '../registry/types.js';
 import { settleUnreadBody } from './body.js';
 import type { TrustedProxies } from './client-address.js';
+import { connectionController } from './connection-signal.js';
 import { createRequestContext, describeRequest, type RequestContext, runWithContext } from './context.js';
 import type { RequestLimiter } from './limits.js';
 import { trackRequest } from './request-end.js';
@@ -86,7 +87,7 @@ async function dispatch(
   res: ServerResponse,
 ): Promise<void> {
   const started = performance.now();
-  const controller = new AbortController();
+  const controller = connectionController(req.socket);
   options.limits?.watch(req, res, controller);
   const context = createRequestContext(randomUUID(), options.logger, controller.signal);
   context.request = describeRequest(req, options.trustedProxies);
