@@ -66,7 +66,7 @@ function mediaTypeOf(header: string | undefined): string | undefined {
 
 async function putManifest(ctx: ManifestContext): Promise<void> {
   const { route, signal } = ctx;
-  const payload = await readCappedBody(ctx.req, ctx.options.maxManifestBytes);
+  const payload = await readCappedBody(ctx.req, ctx.options.maxManifestBytes, ctx.signal);
   const ref = route.reference;
   const result = await ctx.registry
     .repository(route.name)

@@ -85,7 +85,7 @@ async function monolithicUpload(ctx: StartContext, digest: Digest): Promise<void
   const { name } = ctx.route;
   const session = await ctx.registry.repository(name).uploads().create({ signal: ctx.signal });
   try {
-    if (hasBody(ctx.req)) await session.append(bodyStream(ctx.req), appendOptions(ctx, undefined));
+    if (hasBody(ctx.req)) await session.append(bodyStream(ctx.req, ctx.signal), appendOptions(ctx, undefined));
     const descriptor = await session.commit(digest, { signal: ctx.signal });
     blobCreated(ctx, name, descriptor.digest);
   } catch (error) {
@@ -140,7 +140,7 @@ async function appendChunk(ctx: UploadContext, session: UploadSession, state: Up
     // whether that is still true (a replayed or stale URL gets 416 and the stored range).
     const offset = ranged ?? state.offset;
     if (offset !== session.size) throw new UploadRangeError(session.size, offset);
-    return await session.append(bodyStream(ctx.req), appendOptions(ctx, offset));
+    return await session.append(bodyStream(ctx.req, ctx.signal), appendOptions(ctx, offset));
   } catch (error) {
     if (error instanceof UploadRangeError || (error instanceof ApiError && error.status === 416)) {
       const size = error instanceof UploadRangeError ? error.currentSize : session.size;

@@ -12,7 +12,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { jwtVerify, SignJWT } from 'jose';
 import type { Logger } from 'pino';
 import { readCappedBody, settleUnreadBody } from '../http/body.js';
-import { currentContext } from '../http/context.js';
+import type { RequestContext } from '../http/context.js';
 import { isRegistryError } from '../registry/errors.js';
 import { isRepositoryName } from '../registry/names.js';
 import { parseScopes, quoteParam, REPOSITORY_ACTIONS, type ResourceActions } from './access.js';
@@ -40,7 +40,8 @@ export interface TokenServerOptions {
   addressOf: (req: IncomingMessage) => string | undefined;
 }
 
-export type TokenEndpoint = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
+/** Serves one token request; `context` is the request's (its signal, and the user it records). */
+export type TokenEndpoint = (req: IncomingMessage, res: ServerResponse, context: RequestContext) => Promise<void>;
 
 const MAX_FORM_BYTES = 64 * 1024;
 
@@ -94,13 +95,13 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
   res.end(bytes);
 }
 
-async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
+async function readForm(req: IncomingMessage, signal: AbortSignal): Promise<URLSearchParams> {
   const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
   if (type !== 'application/x-www-form-urlencoded') {
     throw new TokenRequestError(400, 'invalid_request', 'expected an application/x-www-form-urlencoded body');
   }
   try {
-    return new URLSearchParams((await readCappedBody(req, MAX_FORM_BYTES)).toString('utf8'));
+    return new URLSearchParams((await readCappedBody(req, MAX_FORM_BYTES, signal)).toString('utf8'));
   } catch (error) {
     if (isRegistryError(error)) throw new TokenRequestError(413, 'invalid_request', 'request body too large');
     throw error;
@@ -172,12 +173,16 @@ export function createTokenServer(options: TokenServerOptions): TokenEndpoint {
     }
   };
 
-  const issue = async (user: string | undefined, scopeValues: string[], withRefresh: boolean) => {
+  const issue = async (
+    context: RequestContext,
+    user: string | undefined,
+    scopeValues: string[],
+    withRefresh: boolean,
+  ) => {
     const scopes = grantScopes(policy, user, parseScopes(scopeValues));
     const { token, expiresIn, issuedAt } = await accessToken(user, scopes);
     const refresh = withRefresh && user !== undefined ? await refreshToken(user) : undefined;
-    const context = currentContext();
-    if (context !== undefined) context.user = user;
+    context.user = user;
     logger.debug({ user, scopes }, 'token issued');
     return {
       token,
@@ -189,7 +194,12 @@ export function createTokenServer(options: TokenServerOptions): TokenEndpoint {
     };
   };
 
-  const handleGet = async (req: IncomingMessage, res: ServerResponse, query: URLSearchParams) => {
+  const handleGet = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    query: URLSearchParams,
+    context: RequestContext,
+  ) => {
     checkService(query.get('service'));
     let user: string | undefined;
     const credentials = parseBasic(req.headers.authorization);
@@ -201,11 +211,11 @@ export function createTokenServer(options: TokenServerOptions): TokenEndpoint {
       await checkPassword(credentials.user, credentials.password, addressOf(req));
       user = credentials.user;
     }
-    sendJson(res, 200, await issue(user, query.getAll('scope'), query.get('offline_token') === 'true'));
+    sendJson(res, 200, await issue(context, user, query.getAll('scope'), query.get('offline_token') === 'true'));
   };
 
-  const handlePost = async (req: IncomingMessage, res: ServerResponse) => {
-    const form = await readForm(req);
+  const handlePost = async (req: IncomingMessage, res: ServerResponse, context: RequestContext) => {
+    const form = await readForm(req, context.signal);
     checkService(form.get('service'));
     const remote = addressOf(req);
     let user: string;
@@ -224,15 +234,15 @@ export function createTokenServer(options: TokenServerOptions): TokenEndpoint {
         throw new TokenRequestError(400, 'unsupported_grant_type', 'grant_type must be password or refresh_token');
     }
     const scopes = form.getAll('scope');
-    sendJson(res, 200, await issue(user, scopes, form.get('access_type') === 'offline'));
+    sendJson(res, 200, await issue(context, user, scopes, form.get('access_type') === 'offline'));
   };
 
-  return async (req, res) => {
+  return async (req, res, context) => {
     const url = req.url ?? '/';
     const query = new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : '');
     try {
-      if (req.method === 'GET') await handleGet(req, res, query);
-      else if (req.method === 'POST') await handlePost(req, res);
+      if (req.method === 'GET') await handleGet(req, res, query, context);
+      else if (req.method === 'POST') await handlePost(req, res, context);
       else {
         settleUnreadBody(req, res);
         res.writeHead(405, { Allow: 'GET, POST', 'Content-Length': 0 });

@@ -1,7 +1,6 @@
 /** Request-body helpers: declared length, capped buffering, and what to do with unread bodies. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { RegistryError } from '../registry/errors.js';
-import { currentContext } from './context.js';
 
 /** The declared `Content-Length`, or undefined when absent (chunked or no body). */
 export function declaredLength(req: IncomingMessage): number | undefined {
@@ -29,8 +28,7 @@ export function hasBody(req: IncomingMessage): boolean {
  * for bytes that may never come. A blob body arrives in up to 64 KiB pieces, thousands per
  * layer, so nothing here is allocated per piece beyond the iterator result.
  */
-export function bodyStream(req: IncomingMessage): AsyncIterable<Buffer> {
-  const signal = currentContext()?.signal;
+export function bodyStream(req: IncomingMessage, signal?: AbortSignal): AsyncIterable<Buffer> {
   return { [Symbol.asyncIterator]: () => bodyIterator(req, signal) };
 }
 
@@ -137,12 +135,12 @@ function bodyIterator(req: IncomingMessage, signal: AbortSignal | undefined): As
  * first byte past the limit, so an oversized body is never buffered.
  * @throws RegistryError TOO_LARGE
  */
-export async function readCappedBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
+export async function readCappedBody(req: IncomingMessage, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
   const declared = declaredLength(req);
   if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];
   let total = 0;
-  for await (const chunk of bodyStream(req)) {
+  for await (const chunk of bodyStream(req, signal)) {
     total += chunk.length;
     if (total > maxBytes) throw tooLarge(maxBytes);
     chunks.push(chunk);

@@ -1,6 +1,7 @@
 /**
- * The per-request context, reachable from anywhere below the dispatcher through
- * AsyncLocalStorage (e.g. a storage decorator logging with the request id).
+ * The per-request context. Handlers get it passed; code below the registry interface (the
+ * notifications decorator) reaches it through AsyncLocalStorage, which the dispatcher sets up only
+ * when such a consumer is configured (`propagateContext`): otherwise `currentContext()` is undefined.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';

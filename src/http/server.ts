@@ -168,6 +168,7 @@ export async function startServer(config: Config, opts: StartServerOptions): Pro
     observer: observability.requests,
     trustedProxies: parseTrustedProxies(config.http.trustedproxies),
     unhealthy: observability.unhealthy,
+    propagateContext: notifications.active,
   });
   const server = transport.createServer(
     {

@@ -31,6 +31,8 @@ export type NotificationsConfig = NonNullable<Config['notifications']>;
 export interface Notifications {
   /** The registry with the notifying decorator, or `registry` itself when no endpoint is enabled. */
   wrap(registry: Registry): Registry;
+  /** Whether `wrap` decorates: the decorator reads each request's context (http/context.ts). */
+  readonly active: boolean;
   /** Adopts queues left by stopped instances, then starts delivering. Call before serving requests. */
   start(): Promise<void>;
   /** Per-endpoint counters, in configuration order (for metrics). */
@@ -147,6 +149,7 @@ export function createNotifications(
   let started = false;
   let closing: Promise<void> | undefined;
   return {
+    active: endpoints.size > 0,
     wrap(registry) {
       return endpoints.size === 0 ? registry : withNotifications(registry, sink, factory);
     },

@@ -75,10 +75,11 @@ describe('dispatcher', () => {
     }
   });
 
-  test('service calls run inside the request context, with the request signal', async () => {
+  test('with notifications, service calls run inside the request context, with the request signal', async () => {
     const seen: Array<{ id: string | undefined; sameSignal: boolean }> = [];
     const server = await startTestServer(
-      {},
+      // Nothing listens on port 9: the events just wait in the queue.
+      { notifications: { endpoints: [{ name: 'nowhere', url: 'http://127.0.0.1:9/events' }] } },
       {
         wrapRegistry: (registry) =>
           decorateRegistry(registry, {
@@ -98,6 +99,30 @@ describe('dispatcher', () => {
       assert.equal(seen.length, 2);
       assert.ok(seen[0]?.id && seen[1]?.id && seen[0].id !== seen[1].id);
       assert.ok(seen.every((s) => s.sameSignal));
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('without a consumer of it, no request context is propagated, and the signal is still passed', async () => {
+    const seen: Array<{ context: unknown; signal: boolean }> = [];
+    const server = await startTestServer(
+      {},
+      {
+        wrapRegistry: (registry) =>
+          decorateRegistry(registry, {
+            blobs: (real) => ({
+              stat: (digest, opts) => {
+                seen.push({ context: currentContext(), signal: opts?.signal instanceof AbortSignal });
+                return real.stat(digest, opts);
+              },
+            }),
+          }),
+      },
+    );
+    try {
+      await (await fetch(`${server.url}/v2/ctx/a/blobs/${sha256('x')}`)).arrayBuffer();
+      assert.deepEqual(seen, [{ context: undefined, signal: true }]);
     } finally {
       await server.close();
     }

@@ -106,10 +106,10 @@ describe('request bodies', () => {
       settled = resolve;
     });
     await withServer(
-      (req, _res, _signal, abort) => {
+      (req, _res, signal, abort) => {
         const aborting = req.headers['x-abort'] === '1';
         (async () => {
-          for await (const _ of bodyStream(req)) {
+          for await (const _ of bodyStream(req, signal)) {
             if (aborting) setTimeout(() => abort(new Error('stopped by the server')), 10);
           }
           outcomes.push('ended');
