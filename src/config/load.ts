@@ -14,9 +14,8 @@ import {
   checkConfig,
   migrateDeprecated,
   normalizeSelector,
-  type Schema,
 } from './schema.js';
-import { describeSchema, findUnknownKeys, formatPath, isPlainObject, mapLeaves } from './schema-walk.js';
+import { describeSchema, findUnknownKeys, formatPath, isPlainObject, mapLeaves, schemaAt } from './schema-walk.js';
 import { findNotSupportedYet } from './support.js';
 
 export interface LoadConfigOptions {
@@ -132,15 +131,7 @@ const EXPECTED: Readonly<Record<string, string>> = {
 
 /** What a missing key at `path` should hold, in the words of type issues, when the schema says plainly. */
 function expectedAt(path: readonly PropertyKey[]): string | undefined {
-  let schema: Schema | undefined = ConfigSchema;
-  for (const key of path) {
-    if (schema === undefined) return undefined;
-    const node = describeSchema(schema);
-    if (node.kind === 'object') schema = node.shape[String(key)];
-    else if (node.kind === 'record') schema = node.value;
-    else if (node.kind === 'array') schema = node.element;
-    else return undefined;
-  }
+  const schema = schemaAt(ConfigSchema, path);
   const kind = schema === undefined ? undefined : describeSchema(schema).kind;
   if (kind === 'record') return 'object';
   return kind === 'string' || kind === 'object' || kind === 'array' || kind === 'duration' ? kind : undefined;

@@ -66,6 +66,20 @@ export function describeSchema(schema: Schema): SchemaNode {
   }
 }
 
+/** The schema of the value at `path` below `schema`, or undefined when the schema has no such key. */
+export function schemaAt(schema: Schema, path: readonly PropertyKey[]): Schema | undefined {
+  let current: Schema | undefined = schema;
+  for (const key of path) {
+    if (current === undefined) return undefined;
+    const node = describeSchema(current);
+    if (node.kind === 'object') current = node.shape[String(key)];
+    else if (node.kind === 'record') current = node.value;
+    else if (node.kind === 'array') current = node.element;
+    else return undefined;
+  }
+  return current;
+}
+
 /** Whether a node holds a mapping the walkers descend into. */
 export function isMapping(node: SchemaNode): node is Extract<SchemaNode, { kind: 'object' | 'record' }> {
   return node.kind === 'object' || node.kind === 'record';

@@ -55,39 +55,38 @@ const looseBool = () => preprocess((v) => (v === 'true' ? true : v === 'false' ?
 const looseInt = <T extends Schema>(schema: T) =>
   preprocess((v) => (typeof v === 'string' && /^-?\d+$/.test(v) ? Number(v) : v), schema);
 
-function duration() {
-  const schema = v.pipe(
+/** A value `parse` turns into a number; when it cannot (undefined), the issue says `expected`. */
+function parsedBy(parse: (value: unknown) => number | undefined, expected: string) {
+  return v.pipe(
     v.unknown(),
     v.rawTransform(({ dataset, addIssue, NEVER }): number => {
-      const value = dataset.value;
-      // A bare YAML integer decodes into time.Duration as nanoseconds, as in Go.
-      if (typeof value === 'number' && Number.isFinite(value)) return value / 1e6;
-      const ms = typeof value === 'string' ? parseGoDuration(value.trim()) : undefined;
-      if (ms === undefined) {
-        addIssue({ message: 'expected a Go duration such as "10s", "1h30m" or "168h"' });
+      const parsed = parse(dataset.value);
+      if (parsed === undefined) {
+        addIssue({ message: expected });
         return NEVER;
       }
-      return ms;
+      return parsed;
     }),
+  );
+}
+
+/** A Go duration in milliseconds; a bare YAML integer is nanoseconds, as Go decodes it into time.Duration. */
+function duration() {
+  const schema = parsedBy(
+    (value) =>
+      typeof value === 'number' && Number.isFinite(value)
+        ? value / 1e6
+        : typeof value === 'string'
+          ? parseGoDuration(value.trim())
+          : undefined,
+    'expected a Go duration such as "10s", "1h30m" or "168h"',
   );
   durationSchemas.add(schema);
   return schema;
 }
 
 /** A byte count: an integer, or a string with a unit such as "512MiB" or "10GB" (see byte-size.ts). */
-function byteSize() {
-  return v.pipe(
-    v.unknown(),
-    v.rawTransform(({ dataset, addIssue, NEVER }): number => {
-      const bytes = parseByteSize(dataset.value);
-      if (bytes === undefined) {
-        addIssue({ message: 'expected a byte size such as 1048576, "512MiB" or "10GB"' });
-        return NEVER;
-      }
-      return bytes;
-    }),
-  );
-}
+const byteSize = () => parsedBy(parseByteSize, 'expected a byte size such as 1048576, "512MiB" or "10GB"');
 
 /**
  * A mapping that YAML may leave empty (`inmemory:` parses as null), which means "present, all

@@ -28,7 +28,7 @@ export function hasBody(req: IncomingMessage): boolean {
  * for bytes that may never come. A blob body arrives in up to 64 KiB pieces, thousands per
  * layer, so nothing here is allocated per piece beyond the iterator result.
  */
-export function bodyStream(req: IncomingMessage, signal?: AbortSignal): AsyncIterable<Buffer> {
+export function bodyStream(req: IncomingMessage, signal: AbortSignal | undefined): AsyncIterable<Buffer> {
   return { [Symbol.asyncIterator]: () => bodyIterator(req, signal) };
 }
 
@@ -135,7 +135,11 @@ function bodyIterator(req: IncomingMessage, signal: AbortSignal | undefined): As
  * first byte past the limit, so an oversized body is never buffered.
  * @throws RegistryError TOO_LARGE
  */
-export async function readCappedBody(req: IncomingMessage, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+export async function readCappedBody(
+  req: IncomingMessage,
+  maxBytes: number,
+  signal: AbortSignal | undefined,
+): Promise<Buffer> {
   const declared = declaredLength(req);
   if (declared !== undefined && declared > maxBytes) throw tooLarge(maxBytes);
   const chunks: Buffer[] = [];

@@ -148,14 +148,15 @@ export function createNotifications(
 
   let started = false;
   let closing: Promise<void> | undefined;
+  const active = endpoints.size > 0;
   return {
-    active: endpoints.size > 0,
+    active,
     wrap(registry) {
-      return endpoints.size === 0 ? registry : withNotifications(registry, sink, factory);
+      return active ? withNotifications(registry, sink, factory) : registry;
     },
 
     async start() {
-      if (endpoints.size === 0 || started) return;
+      if (!active || started) return;
       started = true;
       await keeper.start();
       for (const endpoint of endpoints.values()) endpoint.start();

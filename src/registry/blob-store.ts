@@ -9,6 +9,7 @@ import type { CallOptions, StorageDriver } from '../storage/driver.js';
 import { ContentTooLargeError, InvalidOffsetError, isPathNotFound } from '../storage/errors.js';
 import type { DescriptorCache } from './descriptor-cache.js';
 import { RegistryError } from './errors.js';
+import { createLruMap } from './lru.js';
 import type { Digest } from './names.js';
 import { blobDataPath } from './paths.js';
 
@@ -52,46 +53,21 @@ export interface GlobalBlobStore {
 /**
  * Manifests are read from storage on every pull by tag or digest, and a digest's content never
  * changes, so the most recently read ones are kept in memory (existence is still the links' to
- * say: a repository's revision link is checked before every read). Each entry gets its own memory
- * rather than a view of Node's shared buffer pool, so the budget counts what is really held.
+ * say: a repository's revision link is checked before every read): at most this many, of at most
+ * this size each (16 MiB in all; a manifest is typically 1–4 KiB).
  */
-const CACHED_CONTENT_BUDGET_BYTES = 8 * 1024 * 1024;
-const MAX_CACHED_CONTENT_BYTES = 256 * 1024;
+const MAX_CACHED_CONTENTS = 256;
+const MAX_CACHED_CONTENT_BYTES = 64 * 1024;
 
-interface ContentCache {
-  get(digest: Digest): Buffer | undefined;
-  set(digest: Digest, content: Buffer): void;
-}
-
-function createContentCache(budgetBytes: number): ContentCache {
-  const entries = new Map<Digest, Buffer>();
-  let held = 0;
-  return {
-    get(digest) {
-      const content = entries.get(digest);
-      if (content !== undefined) {
-        entries.delete(digest);
-        entries.set(digest, content);
-      }
-      return content;
-    },
-    set(digest, content) {
-      if (content.length > MAX_CACHED_CONTENT_BYTES || entries.has(digest)) return;
-      const own = Buffer.allocUnsafeSlow(content.length);
-      content.copy(own);
-      entries.set(digest, own);
-      held += own.length;
-      for (const [oldest, evicted] of entries) {
-        if (held <= budgetBytes) break;
-        entries.delete(oldest);
-        held -= evicted.length;
-      }
-    },
-  };
+/** `content` in memory of its own, not a view that would hold a slab of Node's shared buffer pool. */
+function ownCopy(content: Buffer): Buffer {
+  const own = Buffer.allocUnsafeSlow(content.length);
+  content.copy(own);
+  return own;
 }
 
 export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCache): GlobalBlobStore {
-  const contents = createContentCache(CACHED_CONTENT_BUDGET_BYTES);
+  const contents = createLruMap<Digest, Buffer>(MAX_CACHED_CONTENTS);
   /** Asks storage directly: used before writes, where a stale cache entry must not skip one. */
   async function storedSize(digest: Digest, opts: CallOptions): Promise<number | undefined> {
     try {
@@ -158,7 +134,7 @@ export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCa
       }
       try {
         const content = await driver.getContent(blobDataPath(digest), { signal: opts.signal, maxBytes: opts.maxBytes });
-        contents.set(digest, content);
+        if (content.length <= MAX_CACHED_CONTENT_BYTES) contents.set(digest, ownCopy(content));
         return content;
       } catch (error) {
         if (isPathNotFound(error)) throw unknown(digest, error);

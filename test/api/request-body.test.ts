@@ -8,18 +8,14 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { pino } from 'pino';
 import { bodyStream, settleUnreadBody } from '../../src/http/body.js';
-import { createRequestContext, runWithContext } from '../../src/http/context.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse, signal: AbortSignal, abort: (e: Error) => void) => void;
 
 async function withServer(handler: Handler, fn: (port: number) => Promise<void>): Promise<void> {
-  const logger = pino({ level: 'silent' });
   const server = createServer((req, res) => {
     const controller = new AbortController();
-    const context = createRequestContext('test', logger, controller.signal);
-    runWithContext(context, () => handler(req, res, controller.signal, (e) => controller.abort(e)));
+    handler(req, res, controller.signal, (e) => controller.abort(e));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
@@ -62,7 +58,7 @@ describe('request bodies', () => {
         (async () => {
           const chunks: Buffer[] = [];
           let n = 0;
-          for await (const chunk of bodyStream(req)) {
+          for await (const chunk of bodyStream(req, undefined)) {
             chunks.push(chunk);
             // A consumer slower than the socket: the request is paused and resumed meanwhile.
             if (++n % 8 === 0) await new Promise((r) => setTimeout(r, 1));
@@ -82,7 +78,7 @@ describe('request bodies', () => {
     await withServer(
       (req, res) => {
         (async () => {
-          for await (const chunk of bodyStream(req)) {
+          for await (const chunk of bodyStream(req, undefined)) {
             if (chunk.length > 0) break;
           }
           res.statusCode = 413;
