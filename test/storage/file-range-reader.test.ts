@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { isCopyable } from '../../src/storage/copyable.js';
-import { CHUNK_BYTES, FileRangeReader } from '../../src/storage/drivers/file-range-reader.js';
+import { CHUNK_BYTES, COPY_CHUNK_BYTES, FileRangeReader } from '../../src/storage/drivers/file-range-reader.js';
 import { createFilesystemDriver } from '../../src/storage/drivers/filesystem.js';
 
 async function withFile(data: Buffer, fn: (path: string, dir: string) => Promise<void>): Promise<void> {
@@ -20,37 +20,76 @@ async function withFile(data: Buffer, fn: (path: string, dir: string) => Promise
   }
 }
 
-/** A writable that keeps copies of what it receives and acknowledges each write a little later. */
-function slowSink(): { sink: Writable; bytes: () => Buffer } {
+/**
+ * A writable that keeps copies of what it receives and acknowledges each write a little later,
+ * after checking that the chunk it was given still holds those bytes: a buffer refilled before
+ * its write was acknowledged would have sent other bytes than those read.
+ */
+function slowSink(): { sink: Writable; bytes: () => Buffer; overwritten: () => number } {
   const chunks: Buffer[] = [];
+  let overwritten = 0;
   const sink = new Writable({
     highWaterMark: 1,
     write(chunk: Buffer, _encoding, callback) {
-      chunks.push(Buffer.from(chunk));
-      setImmediate(callback);
+      const copy = Buffer.from(chunk);
+      chunks.push(copy);
+      setTimeout(() => {
+        if (!chunk.equals(copy)) overwritten++;
+        callback();
+      }, 2);
     },
   });
-  return { sink, bytes: () => Buffer.concat(chunks) };
+  return { sink, bytes: () => Buffer.concat(chunks), overwritten: () => overwritten };
 }
 
-const data = randomBytes(3 * CHUNK_BYTES + 12345);
+const data = randomBytes(Math.max(3 * CHUNK_BYTES, 4 * COPY_CHUNK_BYTES) + 12345);
 
 describe('filesystem range reader', () => {
   it('copies exactly the requested range, reusing buffers only after each write was flushed', async () => {
     await withFile(data, async (path) => {
       for (const [start, end] of [
         [0, data.length],
-        [17, 2 * CHUNK_BYTES + 5],
-        [CHUNK_BYTES, CHUNK_BYTES + 1],
+        [17, 2 * COPY_CHUNK_BYTES + 5],
+        [COPY_CHUNK_BYTES, COPY_CHUNK_BYTES + 1],
+        [3, 4000],
       ] as const) {
         const handle = await open(path, 'r');
         const reader = new FileRangeReader(handle, start, end);
-        const { sink, bytes } = slowSink();
+        const { sink, bytes, overwritten } = slowSink();
         await reader.copyTo(sink);
         assert.ok(sink.writableFinished);
         assert.ok(reader.destroyed);
         assert.ok(bytes().equals(data.subarray(start, end)), `${start}-${end}`);
+        assert.equal(overwritten(), 0, `${start}-${end}: a buffer was refilled before its write was acknowledged`);
       }
+    });
+  });
+
+  it('reads the next part while the destination still sends the one before', { timeout: 10_000 }, async () => {
+    await withFile(data, async (path) => {
+      const handle = await open(path, 'r');
+      let reads = 0;
+      let releaseFirstWrite: (() => void) | undefined;
+      // The destination acknowledges its first write only once a second read was made: a copy
+      // that read only after the destination drained would wait here for ever.
+      const watched = Object.create(handle) as typeof handle;
+      watched.read = ((...args: Parameters<typeof handle.read>) => {
+        reads++;
+        if (reads === 2) releaseFirstWrite?.();
+        return handle.read(...args);
+      }) as typeof handle.read;
+      watched.close = () => handle.close();
+      let writes = 0;
+      const sink = new Writable({
+        highWaterMark: 1,
+        write(_chunk, _encoding, callback) {
+          writes++;
+          if (writes === 1) releaseFirstWrite = () => setImmediate(callback);
+          else setImmediate(callback);
+        },
+      });
+      await new FileRangeReader(watched, 0, 3 * COPY_CHUNK_BYTES).copyTo(sink);
+      assert.equal(writes, 3);
     });
   });
 
