@@ -9,7 +9,7 @@ import { appendFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { type DirectWrites, writeBatched } from '../../src/storage/drivers/file-batch-writer.js';
+import { type DirectWrites, directFlushCounts, writeBatched } from '../../src/storage/drivers/file-batch-writer.js';
 
 const MIB = 1024 * 1024;
 
@@ -68,6 +68,25 @@ describe('batched file writer', () => {
       });
     }
   }
+
+  it('flushes O_DIRECT writes while the body arrives and after it, and a writer right behind appends correctly', async () => {
+    const first = randomBytes(40 * MIB + 5);
+    const second = randomBytes(8 * MIB + 3);
+    await withFile(Buffer.alloc(0), async (path, handle) => {
+      const before = { ...directFlushCounts };
+      const writes: DirectWrites = { enabled: true };
+      await writeBatched(handle, chunked(first, [65536]), 0, { direct: { path, writes }, onWritten: () => {} });
+      assert.ok(writes.enabled, 'this test needs a file system that takes O_DIRECT');
+      assert.ok(directFlushCounts.during > before.during, 'no flush while the 40 MiB body arrived');
+      // As the next PATCH of a chunked upload does, while the last flush may still run.
+      await writeBatched(handle, chunked(second, [65536]), first.length, {
+        direct: { path, writes },
+        onWritten: () => {},
+      });
+      assert.ok(directFlushCounts.after > before.after, 'no flush after a writer ended');
+      assert.ok((await readFile(path)).equals(Buffer.concat([first, second])));
+    });
+  });
 
   it('goes on through the page cache when O_DIRECT cannot be opened', async () => {
     const data = randomBytes(9 * MIB);

@@ -32,6 +32,8 @@ import { acquireStage, releaseStage, STAGE_BYTES, type Stage } from './stage-buf
 const BLOCK = 4096;
 /** Bytes gathered as they come and written in one `writev`, without staging: a small blob's body. */
 const SMALL_BYTES = 256 * 1024;
+/** O_DIRECT path: bytes written between two background `fdatasync`s (see {@link flushBehind}). */
+const SYNC_EVERY_BYTES = 32 * 1024 * 1024;
 /** Page-cache path: bytes gathered before the producer waits for the disk (backpressure). */
 const MAX_QUEUED_BYTES = 4 * 1024 * 1024;
 
@@ -179,6 +181,63 @@ async function writeGathered(
   }
 }
 
+/**
+ * `fdatasync`s that outlive the writer that started them (see {@link flushBehind}); one at a time
+ * per process, so they never crowd the thread pool. A writer that finds one running leaves its
+ * bytes to the caller's fsync.
+ */
+let detachedSyncs = 0;
+const MAX_DETACHED_SYNCS = 1;
+
+/** How many background flushes were started while bodies arrived, and after writers ended. */
+export const directFlushCounts = { during: 0, after: 0 };
+
+/**
+ * Background flushes of O_DIRECT writes. Such a write may still sit in the device's volatile
+ * cache (on a virtual machine, the host's page cache), and the fsync that makes the blob durable
+ * then waits for all of it at once: 0.2 s for 256 MiB on the benchmark machine, after the last
+ * byte arrived. An `fdatasync` every {@link SYNC_EVERY_BYTES} while the body still arrives lets
+ * the device flush as it goes, and one more when the writer ends (not waited for: the next chunk
+ * of a chunked upload arrives meanwhile) leaves the caller's fsync little to do. These only ever
+ * save time: the caller's fsync still decides durability, and a failed flush is its to report.
+ * One 256 MiB push, alternating builds: 348–366 → 396–430 MiB/s.
+ */
+function flushBehind(): { written(handle: FileHandle, n: number): void; end(handle: FileHandle): Promise<void> } {
+  let unsynced = 0;
+  let syncing: Promise<void> | undefined;
+  return {
+    written(handle, n) {
+      unsynced += n;
+      if (unsynced < SYNC_EVERY_BYTES || syncing !== undefined) return;
+      unsynced = 0;
+      directFlushCounts.during++;
+      syncing = handle
+        .datasync()
+        .catch(() => undefined)
+        .finally(() => {
+          syncing = undefined;
+        });
+    },
+    /** Closes `handle` now, or after a detached flush of what was written since the last one. */
+    async end(handle) {
+      await syncing;
+      if (unsynced === 0 || detachedSyncs >= MAX_DETACHED_SYNCS) {
+        await handle.close();
+        return;
+      }
+      detachedSyncs++;
+      directFlushCounts.after++;
+      void handle
+        .datasync()
+        .catch(() => undefined)
+        .finally(() => {
+          detachedSyncs--;
+          return handle.close().catch(() => undefined);
+        });
+    },
+  };
+}
+
 /** With O_DIRECT where it can: chunks copied into aligned staging buffers, one write in flight. */
 async function writeStaged(
   handle: FileHandle,
@@ -202,6 +261,7 @@ async function writeStaged(
   let offset = position;
   let inFlight: Promise<void> | undefined;
   let failure: { error: unknown } | undefined;
+  const flushes = flushBehind();
 
   const check = (): void => {
     if (failure !== undefined) throw failure.error;
@@ -256,7 +316,10 @@ async function writeStaged(
         const head = Math.min(to, Math.ceil(from / BLOCK) * BLOCK);
         const tail = Math.max(head, Math.floor(to / BLOCK) * BLOCK);
         if (head > from) await write(s, from, head, false);
-        if (tail > head) await write(s, head, tail, true);
+        if (tail > head) {
+          await write(s, head, tail, true);
+          if (directHandle !== undefined && directState === 'on') flushes.written(directHandle, tail - head);
+        }
         if (to > tail) await write(s, tail, to, false);
       } catch (error) {
         failure ??= { error };
@@ -316,6 +379,6 @@ async function writeStaged(
     // Never leave a write running on a file the caller may close or truncate next.
     await inFlight;
     if (stage !== undefined) releaseStage(stage);
-    await directHandle?.close();
+    if (directHandle !== undefined) await flushes.end(directHandle);
   }
 }
