@@ -38,7 +38,7 @@ export interface ApiContext<R extends Route = Route> {
   /** The request's logger (bound to its id). */
   readonly logger: Logger;
   /** What access control granted the caller; absent when no `auth` is configured. */
-  readonly grant?: Grant;
+  readonly grant?: Grant | undefined;
 }
 
 export type Handler<R extends Route = Route> = (ctx: ApiContext<R>) => Promise<void>;

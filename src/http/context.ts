@@ -51,17 +51,38 @@ export function currentContext(): RequestContext | undefined {
   return storage.getStore();
 }
 
-/** A context whose child logger is only created when something logs. */
+/**
+ * A context whose child logger is only created when something logs. A class, with the getter on
+ * its prototype, because objects made per request must have no accessors of their own: in Node 20
+ * such object literals outlived young-generation collections. Under 32 connections pulling a
+ * manifest, the old context literal made V8 promote about 0.1 MB per collection even when the
+ * object was dropped at once, and a bare literal with a getter 2.7 MB (none without the getter).
+ * The old generation then filled with garbage, and the full collections that took were the long
+ * tail of request latency and the RSS swings across a run.
+ */
+class LazyLoggerContext implements RequestContext {
+  readonly id: string;
+  readonly signal: AbortSignal;
+  user: string | undefined = undefined;
+  request: RequestInfo | undefined = undefined;
+  urls: RequestUrls | undefined = undefined;
+  readonly #parent: Logger;
+  #child: Logger | undefined;
+
+  constructor(id: string, parent: Logger, signal: AbortSignal) {
+    this.id = id;
+    this.signal = signal;
+    this.#parent = parent;
+  }
+
+  get logger(): Logger {
+    this.#child ??= this.#parent.child({ reqId: this.id });
+    return this.#child;
+  }
+}
+
 export function createRequestContext(id: string, logger: Logger, signal: AbortSignal): RequestContext {
-  let child: Logger | undefined;
-  return {
-    id,
-    signal,
-    get logger() {
-      child ??= logger.child({ reqId: id });
-      return child;
-    },
-  };
+  return new LazyLoggerContext(id, logger, signal);
 }
 
 /**

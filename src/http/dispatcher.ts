@@ -14,9 +14,10 @@ import {
   validateHeaderValue,
 } from 'node:http';
 import type { Logger } from 'pino';
-import type { ApiOptions, HttpMethod, MethodHandlers } from '../api/context.js';
+import type { ApiContext, ApiOptions, HttpMethod, MethodHandlers } from '../api/context.js';
 import { ApiError, methodNotAllowed, routeNotFound, toErrorResponse } from '../api/errors.js';
 import { API_HANDLERS } from '../api/handlers.js';
+import type { Grant } from '../auth/access.js';
 import type { AuthGuard } from '../auth/guard.js';
 import type { RequestObserver } from '../metrics/http-metrics.js';
 import type { Registry } from '../registry/types.js';
@@ -28,7 +29,7 @@ import type { RequestLimiter } from './limits.js';
 import { trackRequest } from './request-end.js';
 import { matchRoute, type RawRoute, type Route, validateRoute } from './routes.js';
 import { answerUnavailable } from './unavailable.js';
-import type { UrlBuilder } from './urls.js';
+import type { RequestUrls, UrlBuilder } from './urls.js';
 
 export const API_VERSION_HEADER = 'Docker-Distribution-API-Version';
 export const API_VERSION = 'registry/2.0';
@@ -164,21 +165,42 @@ async function handle(
   const query = new URLSearchParams(search);
   const grant = await options.auth?.authorize(req, route, query);
   context.user = grant?.user;
-  await handler({
-    req,
-    res,
-    route,
-    query,
-    signal: context.signal,
-    registry: options.registry,
-    urls: context.urls ?? options.urls.forRequest(req),
-    options: options.api,
-    // A child logger costs more than a small request's whole handling: made only when used.
-    get logger() {
-      return context.logger;
-    },
-    ...(grant === undefined ? {} : { grant }),
-  });
+  await handler(
+    new HandlerCall(req, res, route, query, options, context.urls ?? options.urls.forRequest(req), grant, context),
+  );
+}
+
+/**
+ * What a handler gets. A class, so the lazy logger is a getter on the prototype: a per-request
+ * object literal with a getter of its own is promoted out of V8's young generation (see
+ * LazyLoggerContext in context.ts).
+ */
+class HandlerCall implements ApiContext {
+  readonly signal: AbortSignal;
+  readonly registry: Registry;
+  readonly options: ApiOptions;
+  readonly #context: RequestContext;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly route: Route,
+    readonly query: URLSearchParams,
+    dispatcher: DispatcherOptions,
+    readonly urls: RequestUrls,
+    readonly grant: Grant | undefined,
+    context: RequestContext,
+  ) {
+    this.signal = context.signal;
+    this.registry = dispatcher.registry;
+    this.options = dispatcher.api;
+    this.#context = context;
+  }
+
+  /** A child logger costs more than a small request's whole handling: made only when used. */
+  get logger(): Logger {
+    return this.#context.logger;
+  }
 }
 
 /** The one place a failed request is answered. */

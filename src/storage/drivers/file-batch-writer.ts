@@ -200,7 +200,8 @@ export const directFlushCounts = { during: 0, after: 0 };
  * the device flush as it goes, and one more when the writer ends (not waited for: the next chunk
  * of a chunked upload arrives meanwhile) leaves the caller's fsync little to do. These only ever
  * save time: the caller's fsync still decides durability, and a failed flush is its to report.
- * One 256 MiB push, alternating builds: 348–366 → 396–430 MiB/s.
+ * Alternating builds on the benchmark machine: a 256 MiB push 330–431 → 354–467 MiB/s, the
+ * chunked push 233–314 → 306–383 MiB/s.
  */
 function flushBehind(): { written(handle: FileHandle, n: number): void; end(handle: FileHandle): Promise<void> } {
   let unsynced = 0;
