@@ -134,8 +134,12 @@ export function createGlobalBlobStore(driver: StorageDriver, cache: DescriptorCa
       }
       try {
         const content = await driver.getContent(blobDataPath(digest), { signal: opts.signal, maxBytes: opts.maxBytes });
-        if (content.length <= MAX_CACHED_CONTENT_BYTES) contents.set(digest, ownCopy(content));
-        return content;
+        if (content.length > MAX_CACHED_CONTENT_BYTES) return content;
+        // The kept copy is what every read returns, the first included, so callers that memoise
+        // by buffer (the manifest store's media type) work it out once.
+        const own = ownCopy(content);
+        contents.set(digest, own);
+        return own;
       } catch (error) {
         if (isPathNotFound(error)) throw unknown(digest, error);
         if (error instanceof ContentTooLargeError) throw tooLarge(digest, opts.maxBytes);
