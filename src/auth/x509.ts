@@ -26,9 +26,14 @@ const bitString = (content: Buffer, unusedBits = 0): Buffer =>
 const boolTrue = (): Buffer => tlv(0x01, Buffer.from([0xff]));
 const utf8 = (text: string): Buffer => tlv(0x0c, Buffer.from(text, 'utf8'));
 
+/** A non-negative DER INTEGER from its big-endian bytes. */
 function integer(bytes: Buffer): Buffer {
-  // DER integers are signed: a leading 1 bit needs a zero byte in front to stay positive.
-  return tlv(0x02, (bytes[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+  // DER integers are minimal (no redundant leading zero byte: OpenSSL refuses one as "illegal
+  // padding") and signed (a leading 1 bit needs a zero byte in front to stay positive).
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const minimal = bytes.length === 0 ? Buffer.from([0]) : bytes.subarray(start);
+  return tlv(0x02, (minimal[0] ?? 0) & 0x80 ? Buffer.concat([Buffer.from([0]), minimal]) : minimal);
 }
 
 function oid(dotted: string): Buffer {
@@ -58,6 +63,8 @@ export interface SelfSignedOptions {
   commonName: string;
   /** How long the certificate is valid from now (ms). */
   validForMs: number;
+  /** The serial number's bytes (big-endian, non-negative); default 16 random bytes. */
+  serial?: Buffer | undefined;
 }
 
 /**
@@ -72,8 +79,7 @@ export function selfSignedCertificate(privateKey: KeyObject, publicKey: KeyObjec
   const name = seq(set(seq(oid(COMMON_NAME), utf8(options.commonName))));
   const algorithm = seq(oid(ECDSA_WITH_SHA256));
   const now = Date.now();
-  const serial = randomBytes(16);
-  serial[0] = (serial[0] ?? 0) & 0x7f;
+  const serial = options.serial ?? randomBytes(16);
   const extensions = seq(
     seq(oid(BASIC_CONSTRAINTS), boolTrue(), octets(seq())),
     // digitalSignature only: bit 0 set, 7 unused bits.
