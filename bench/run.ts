@@ -34,6 +34,7 @@ import {
   createSharedData,
   fixedLoads,
   fixedTime,
+  MEMORY_BATCHES,
   pull,
   type Recorder,
   type RunContext,
@@ -132,7 +133,7 @@ interface Live {
   rootDir: string;
   configDir: string;
   index: number;
-  requests: { before: number; after: number; count: number } | undefined;
+  requests: { before: number; after: number; count: number; samples: number[] } | undefined;
   memory: MemoryResult | undefined;
 }
 
@@ -213,7 +214,7 @@ async function runAll(live: readonly Live[], data: SharedData): Promise<void> {
     }
   }
   if (wanted('memory')) {
-    log(`memory across ${settings.memoryRequests} requests`);
+    log(`memory across ${MEMORY_BATCHES} batches of ${settings.memoryRequests} requests`);
     await each('memory', async (t) => {
       t.requests = await requestMemory(t.ctx, fixedLoads(data).slice(0, 3));
     });
@@ -314,7 +315,7 @@ async function main(): Promise<void> {
     const out = [
       `## Berth benchmark (${quick ? 'quick' : 'full'}), ${report.startedAt}`,
       `${report.machine.cpus} × ${report.machine.cpuModel}, ${Math.round(report.machine.memoryBytes / 2 ** 30)} GiB, Node ${report.machine.node}${report.machine.distribution ? `, ${report.machine.distribution}` : ''}; load average ${report.machine.loadAverage.before.toFixed(1)} before, ${report.machine.loadAverage.after.toFixed(1)} after`,
-      `${settings.reps} repetition(s) per scenario; ${settings.tags} tags in the tags-list repository, ${settings.repositories} repositories in the catalog, ${settings.smallPushes} small pushes per repetition, ${settings.memoryRequests.toLocaleString('en')} requests in the memory check`,
+      `${settings.reps} repetition(s) per scenario; ${settings.tags} tags in the tags-list repository, ${settings.repositories} repositories in the catalog, ${settings.smallPushes} small pushes per repetition, ${settings.memoryRequests.toLocaleString('en')} requests of warm-up and then per batch (${MEMORY_BATCHES} batches) in the memory check`,
       '',
       limitsTable(limits),
       '',

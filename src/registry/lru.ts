@@ -1,7 +1,9 @@
 /**
- * A bounded map with least-recently-used eviction, built on Map's insertion order.
+ * A bounded map with least-recently-used eviction (second chance; see RecencyMap).
  * Used for caches whose entries can always be recomputed, so eviction is never an error.
  */
+import { RecencyMap } from '../storage/recency-map.js';
+
 export interface LruMap<K, V> {
   get(key: K): V | undefined;
   set(key: K, value: V): void;
@@ -11,23 +13,18 @@ export interface LruMap<K, V> {
 
 export function createLruMap<K, V>(maxEntries: number): LruMap<K, V> {
   if (!Number.isInteger(maxEntries) || maxEntries < 1) throw new RangeError('maxEntries must be a positive integer');
-  const map = new Map<K, V>();
+  const map = new RecencyMap<K, V>();
   return {
-    get(key) {
-      const value = map.get(key);
-      if (value === undefined) return undefined;
-      map.delete(key);
-      map.set(key, value);
-      return value;
-    },
+    get: (key) => map.get(key),
     set(key, value) {
       map.delete(key);
-      map.set(key, value);
-      while (map.size > maxEntries) {
-        const oldest = map.keys().next();
-        if (oldest.done) break;
-        map.delete(oldest.value);
+      // Room is made first: a new entry is unmarked, so an eviction pass could otherwise choose it.
+      while (map.size >= maxEntries) {
+        const victim = map.evictionCandidate();
+        if (victim === undefined) break;
+        map.delete(victim[0]);
       }
+      map.set(key, value);
     },
     delete(key) {
       map.delete(key);

@@ -206,6 +206,32 @@ describe('idletimeout', () => {
     });
   });
 
+  test('every stalled upload is stopped while other requests come and go around it', async () => {
+    await withServer({ idletimeout: '400ms' }, async (server) => {
+      const locations = await Promise.all([1, 2, 3].map(() => startUpload(server.url, 'limits/many')));
+      const stalled = locations.map((location) =>
+        rawExchange(server.port, [head('PATCH', pathOf(location), [['Content-Length', 1000]]), randomBytes(300)]),
+      );
+      // Quick requests join the watch list around the stalled ones and leave it in any order.
+      for (let round = 0; round < 5; round++) {
+        const statuses = await Promise.all(
+          Array.from({ length: 8 }, async () => {
+            const res = await fetch(`${server.url}/v2/`);
+            await res.arrayBuffer();
+            return res.status;
+          }),
+        );
+        assert.deepEqual(new Set(statuses), new Set([200]));
+      }
+      const answers = await Promise.all(stalled);
+      assert.deepEqual(
+        answers.map((answer) => answer.status),
+        [408, 408, 408],
+      );
+      for (const location of locations) assert.equal(await sessionSize(server, location), 0);
+    });
+  });
+
   test('a client that stops reading a blob is disconnected; a slow reader is not', async () => {
     await withServer({ idletimeout: '400ms' }, async (server) => {
       const big = randomBytes(16 * 1024 * 1024);

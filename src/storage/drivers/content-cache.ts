@@ -15,10 +15,11 @@
  * was read recently, so its inode is in the kernel's cache and the call takes microseconds.
  */
 import type { Stats } from 'node:fs';
+import { RecencyMap } from '../recency-map.js';
 
 /** Files larger than this are not kept. */
 const MAX_ENTRY_BYTES = 1024 * 1024;
-/** Each cache's whole budget; least recently used entries go first. */
+/** Each cache's whole budget; least recently used entries go first (second chance: see RecencyMap). */
 const MAX_TOTAL_BYTES = 32 * 1024 * 1024;
 /** See the module comment. */
 const SETTLED_MS = 2000;
@@ -52,7 +53,7 @@ export function createListingCache(): ValidatedCache<string[]> {
 
 /** @param sizeOf the bytes an entry costs, or undefined when it must not be kept. */
 function createValidatedCache<T>(sizeOf: (value: T, st: Stats) => number | undefined): ValidatedCache<T> {
-  const entries = new Map<string, Entry<T>>();
+  const entries = new RecencyMap<string, Entry<T>>();
   let total = 0;
 
   const drop = (path: string, entry: Entry<T>): void => {
@@ -70,9 +71,6 @@ function createValidatedCache<T>(sizeOf: (value: T, st: Stats) => number | undef
         drop(path, entry);
         return undefined;
       }
-      // Map order is the LRU order: a hit moves to the back.
-      entries.delete(path);
-      entries.set(path, entry);
       return entry.value;
     },
 
@@ -80,14 +78,16 @@ function createValidatedCache<T>(sizeOf: (value: T, st: Stats) => number | undef
       const bytes = sizeOf(value, st);
       if (bytes === undefined || bytes > MAX_ENTRY_BYTES) return;
       if (Date.now() - st.mtimeMs < SETTLED_MS) return;
-      const old = entries.get(path);
+      const old = entries.peek(path);
       if (old !== undefined) drop(path, old);
+      // Room is made first: a new entry is unmarked, so an eviction pass could otherwise choose it.
+      while (total + bytes > MAX_TOTAL_BYTES) {
+        const victim = entries.evictionCandidate();
+        if (victim === undefined) break;
+        drop(...victim);
+      }
       entries.set(path, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, value, bytes });
       total += bytes;
-      for (const [key, entry] of entries) {
-        if (total <= MAX_TOTAL_BYTES) break;
-        drop(key, entry);
-      }
     },
   };
 }
