@@ -16,6 +16,9 @@ interface Slot<V> {
   used: boolean;
 }
 
+/** Second chances given per eviction at most; see evictionCandidate. */
+export const MAX_SECOND_CHANCES = 64;
+
 export class RecencyMap<K, V> {
   readonly #map = new Map<K, Slot<V>>();
 
@@ -52,10 +55,13 @@ export class RecencyMap<K, V> {
 
   /**
    * The entry to evict next: the oldest one not used since the last pass. Used entries passed
-   * over get a second chance: unmarked and moved to the back. Once all are unmarked, the oldest goes.
+   * over get a second chance: unmarked and moved to the back. At most `MAX_SECOND_CHANCES` per
+   * call, so one eviction never walks a whole large cache in which everything was read (the
+   * filesystem caches can hold hundreds of thousands of links): then the oldest entry left goes,
+   * read or not.
    */
   evictionCandidate(): [K, V] | undefined {
-    for (let passed = this.#map.size; passed > 0; passed--) {
+    for (let passed = Math.min(this.#map.size, MAX_SECOND_CHANCES); passed > 0; passed--) {
       const first = this.#map.entries().next();
       if (first.done === true) return undefined;
       const [key, slot] = first.value;

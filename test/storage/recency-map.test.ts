@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createLruMap } from '../../src/registry/lru.js';
-import { RecencyMap } from '../../src/storage/recency-map.js';
+import { MAX_SECOND_CHANCES, RecencyMap } from '../../src/storage/recency-map.js';
 
 function filled(keys: string[]): RecencyMap<string, number> {
   const map = new RecencyMap<string, number>();
@@ -39,6 +39,17 @@ describe('recency map', () => {
     map.get('b');
     assert.deepEqual(map.evictionCandidate(), ['c', 2]);
     assert.equal(new RecencyMap<string, number>().evictionCandidate(), undefined);
+  });
+
+  it('gives at most MAX_SECOND_CHANCES second chances per eviction', () => {
+    const keys = Array.from({ length: MAX_SECOND_CHANCES * 3 }, (_, i) => `k${i}`);
+    const map = filled(keys);
+    for (const key of keys) map.get(key);
+    // The first MAX_SECOND_CHANCES move to the back unmarked; the next one goes although it was read.
+    assert.deepEqual(map.evictionCandidate(), [`k${MAX_SECOND_CHANCES}`, MAX_SECOND_CHANCES]);
+    const order = [...map.keys()];
+    assert.deepEqual(order.slice(-MAX_SECOND_CHANCES), keys.slice(0, MAX_SECOND_CHANCES));
+    assert.equal(order[0], `k${MAX_SECOND_CHANCES}`);
   });
 
   it('peek does not count as a use; set makes an entry new again', () => {
