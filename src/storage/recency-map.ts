@@ -61,17 +61,21 @@ export class RecencyMap<K, V> {
    * read or not.
    */
   evictionCandidate(): [K, V] | undefined {
+    // One iterator for the whole pass: a new one would step again over every slot the moves
+    // below emptied at the front of the Map's table (V8 keeps them until it rebuilds the table).
+    // It skips removed entries and reaches the ones moved to the back only after all others.
+    const entries = this.#map.entries();
     for (let passed = Math.min(this.#map.size, MAX_SECOND_CHANCES); passed > 0; passed--) {
-      const first = this.#map.entries().next();
-      if (first.done === true) return undefined;
-      const [key, slot] = first.value;
+      const next = entries.next();
+      if (next.done === true) return undefined;
+      const [key, slot] = next.value;
       if (!slot.used) return [key, slot.value];
       slot.used = false;
       this.#map.delete(key);
       this.#map.set(key, slot);
     }
-    const first = this.#map.entries().next();
-    return first.done === true ? undefined : [first.value[0], first.value[1].value];
+    const next = entries.next();
+    return next.done === true ? undefined : [next.value[0], next.value[1].value];
   }
 
   /** Keys from the oldest position to the newest. */

@@ -60,6 +60,11 @@ describe('recency map', () => {
     map.set('a', 10);
     assert.deepEqual([...map.keys()], ['b', 'a']);
     assert.deepEqual(map.evictionCandidate(), ['b', 1]);
+    // The replaced entry carries no mark from before: it gets no second chance.
+    map.delete('b');
+    map.set('c', 2);
+    assert.deepEqual(map.evictionCandidate(), ['a', 10]);
+    assert.deepEqual([...map.keys()], ['a', 'c']);
   });
 });
 
