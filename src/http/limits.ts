@@ -164,17 +164,15 @@ interface Watched {
  */
 class WatchList {
   #head: Watched | undefined;
-  #size = 0;
 
-  get size(): number {
-    return this.#size;
+  get empty(): boolean {
+    return this.#head === undefined;
   }
 
   add(entry: Watched): void {
     entry.next = this.#head;
     if (this.#head !== undefined) this.#head.prev = entry;
     this.#head = entry;
-    this.#size++;
   }
 
   /** Removes `entry` if it is still listed (a request can end after a tick already stopped it). */
@@ -185,7 +183,6 @@ class WatchList {
     if (entry.next !== undefined) entry.next.prev = entry.prev;
     entry.prev = undefined;
     entry.next = undefined;
-    this.#size--;
   }
 
   /** Calls `fn` on every entry; `fn` may remove the entry it is given. */
@@ -212,7 +209,7 @@ function createProgressWatch(idleMs: number): {
     watched.forEach((entry) => {
       if (!entry.check(now)) watched.remove(entry);
     });
-    if (watched.size === 0) {
+    if (watched.empty) {
       clearInterval(timer);
       timer = undefined;
     }

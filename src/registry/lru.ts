@@ -18,12 +18,7 @@ export function createLruMap<K, V>(maxEntries: number): LruMap<K, V> {
     get: (key) => map.get(key),
     set(key, value) {
       map.delete(key);
-      // Room is made first: a new entry is unmarked, so an eviction pass could otherwise choose it.
-      while (map.size >= maxEntries) {
-        const victim = map.evictionCandidate();
-        if (victim === undefined) break;
-        map.delete(victim[0]);
-      }
+      map.evictWhile(() => map.size >= maxEntries);
       map.set(key, value);
     },
     delete(key) {

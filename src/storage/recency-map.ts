@@ -78,6 +78,19 @@ export class RecencyMap<K, V> {
     return next.done === true ? undefined : [next.value[0], next.value[1].value];
   }
 
+  /**
+   * Evicts while `full()` says so and entries remain, telling `evicted` about each one. Callers
+   * make room before they add: a new entry is unmarked, so a pass after adding could choose it.
+   */
+  evictWhile(full: () => boolean, evicted?: (key: K, value: V) => void): void {
+    while (full()) {
+      const victim = this.evictionCandidate();
+      if (victim === undefined) return;
+      this.#map.delete(victim[0]);
+      evicted?.(victim[0], victim[1]);
+    }
+  }
+
   /** Keys from the oldest position to the newest. */
   keys(): IterableIterator<K> {
     return this.#map.keys();

@@ -52,6 +52,23 @@ describe('recency map', () => {
     assert.equal(order[0], `k${MAX_SECOND_CHANCES}`);
   });
 
+  it('evictWhile removes candidates until the condition is met, reporting each', () => {
+    const map = filled(['a', 'b', 'c', 'd']);
+    map.get('a');
+    const evicted: Array<[string, number]> = [];
+    map.evictWhile(
+      () => map.size > 2,
+      (key, value) => evicted.push([key, value]),
+    );
+    assert.deepEqual(evicted, [
+      ['b', 1],
+      ['c', 2],
+    ]);
+    assert.deepEqual([...map.keys()], ['d', 'a']);
+    map.evictWhile(() => true);
+    assert.equal(map.size, 0);
+  });
+
   it('peek does not count as a use; set makes an entry new again', () => {
     const map = filled(['a', 'b']);
     map.peek('a');

@@ -80,12 +80,12 @@ function createValidatedCache<T>(sizeOf: (value: T, st: Stats) => number | undef
       if (Date.now() - st.mtimeMs < SETTLED_MS) return;
       const old = entries.peek(path);
       if (old !== undefined) drop(path, old);
-      // Room is made first: a new entry is unmarked, so an eviction pass could otherwise choose it.
-      while (total + bytes > MAX_TOTAL_BYTES) {
-        const victim = entries.evictionCandidate();
-        if (victim === undefined) break;
-        drop(...victim);
-      }
+      entries.evictWhile(
+        () => total + bytes > MAX_TOTAL_BYTES,
+        (_, entry) => {
+          total -= entry.bytes;
+        },
+      );
       entries.set(path, { ino: st.ino, size: st.size, mtimeMs: st.mtimeMs, value, bytes });
       total += bytes;
     },
